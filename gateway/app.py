@@ -1,0 +1,64 @@
+"""The ASGI app: routes, the GraphQL endpoint and the process's lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway.config import Settings, get_settings
+from gateway.db.migrate import upgrade_async
+from gateway.http.endpoint import GraphQLEndpoint
+from gateway.schema import schema
+from gateway.services import Services
+
+log = logging.getLogger("gateway")
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Starlette:
+    settings = settings or get_settings()
+    services = Services.from_settings(settings)
+    endpoint = GraphQLEndpoint(services, schema)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if migrate:
+            await upgrade_async(settings.database_url)
+        try:
+            yield
+        finally:
+            await services.close()
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        try:
+            await services.db.ping()
+        except Exception as error:  # noqa: BLE001 - any failure means not ready
+            log.warning("readiness check failed: %s", error)
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        middleware=[
+            Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                       allow_methods=["GET", "POST"],
+                       allow_headers=["authorization", "content-type", "x-request-id"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

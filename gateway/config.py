@@ -1,0 +1,41 @@
+"""Settings, read from ``GATEWAY_*`` environment variables and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./gateway.db"
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    dashboard_base_url: str = "https://app.example.com"
+    # Placeholders: {accountId}, {flowId}, {integrationId}, {runId}.
+    integration_url_template: str = "{base}/flows/{flowId}/integrations/{integrationId}/runs"
+    run_url_template: str = "{base}/flows/{flowId}/integrations/{integrationId}/runs/{runId}"
+    logs_url_template: str | None = "{base}/logs?runId={runId}"
+
+    cors_origins: list[str] = Field(default_factory=list)
+    websocket_origins: list[str] = Field(default_factory=list)
+
+    max_body_bytes: int = 1024 * 1024
+    max_ingest_body_bytes: int = 16 * 1024 * 1024
+    payload_body_limit_bytes: int = 256 * 1024
+    redact_name_words: list[str] = Field(default_factory=list)
+    redact_value_patterns: list[str] = Field(default_factory=list)
+
+    key_cache_seconds: float = 5.0
+    graphiql: bool = True
+    retention_days: int = 30
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

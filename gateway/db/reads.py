@@ -1,0 +1,198 @@
+"""Batch fetchers of the read API: plain rows, many keys per statement, scoped to one account.
+
+Independent of GraphQL, so any executor can call them; the per-request loaders wrap them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, Table, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.db import tables as t
+from gateway.db.pages import Order, PageRows, Window, count_by_parent, fetch_page, fetch_pages
+from gateway.db.queries import FlowQuery, IntegrationQuery, RunQuery, StepQuery
+
+Row = Any
+
+FLOW_ORDER = Order("CREATED_AT:DESC", "created_at", descending=True)
+STEP_ORDER = Order("POSITION:ASC", "position", descending=False)
+
+
+def integration_order(field: str, descending: bool) -> Order:
+    column, nullable = {"CREATED_AT": ("created_at", False),
+                        "LAST_RUN_START": ("last_run_start", True)}[field]
+    return Order(f"{field}:{'DESC' if descending else 'ASC'}", column, descending, nullable)
+
+
+def run_order(field: str, descending: bool) -> Order:
+    column, nullable = {"START_TIME": ("start_time", False), "DURATION": ("duration_ms", True)}[
+        field
+    ]
+    return Order(f"{field}:{'DESC' if descending else 'ASC'}", column, descending, nullable)
+
+
+async def _by_keys(
+    conn: AsyncConnection, table: Table, key: str, account_id: str, keys: Sequence[str]
+) -> dict[str, Row]:
+    rows = await conn.execute(
+        select(table).where(table.c.account_id == account_id, table.c[key].in_(list(keys)))
+    )
+    return {getattr(row, key): row for row in rows}
+
+
+async def apps_by_id(conn: AsyncConnection, account_id: str, ids: Sequence[str]) -> dict[str, Row]:
+    return await _by_keys(conn, t.apps, "app_id", account_id, ids)
+
+
+async def flows_by_id(conn: AsyncConnection, account_id: str, ids: Sequence[str]) -> dict[str, Row]:
+    return await _by_keys(conn, t.flows, "flow_id", account_id, ids)
+
+
+async def integrations_by_id(
+    conn: AsyncConnection, account_id: str, ids: Sequence[str]
+) -> dict[str, Row]:
+    return await _by_keys(conn, t.integrations, "integration_id", account_id, ids)
+
+
+async def runs_by_id(conn: AsyncConnection, account_id: str, ids: Sequence[str]) -> dict[str, Row]:
+    return await _by_keys(conn, t.runs, "run_id", account_id, ids)
+
+
+async def steps_by_id(conn: AsyncConnection, account_id: str, ids: Sequence[str]) -> dict[str, Row]:
+    # A step reported before its run started stays hidden until the run exists.
+    s, r = t.steps, t.runs
+    known_run = select(r.c.run_id).where(r.c.account_id == account_id, r.c.run_id == s.c.run_id)
+    rows = await conn.execute(
+        select(s).where(s.c.account_id == account_id, s.c.step_id.in_(list(ids)),
+                        known_run.exists())
+    )
+    return {row.step_id: row for row in rows}
+
+
+async def payloads_by_step(
+    conn: AsyncConnection, account_id: str, step_ids: Sequence[str]
+) -> dict[str, Row]:
+    return await _by_keys(conn, t.payloads, "step_id", account_id, step_ids)
+
+
+async def failed_step_by_run(
+    conn: AsyncConnection, account_id: str, run_ids: Sequence[str]
+) -> dict[str, Row]:
+    s = t.steps
+    rows = await conn.execute(
+        select(s)
+        .where(s.c.account_id == account_id, s.c.run_id.in_(list(run_ids)), s.c.status == "FAILED")
+        .order_by(s.c.run_id, s.c.position.desc(), s.c.step_id.desc())
+    )
+    first: dict[str, Row] = {}
+    for row in rows:
+        first[row.run_id] = row  # the last written per run is the lowest position
+    return first
+
+
+# pages -----------------------------------------------------------------------------------
+
+
+async def flow_page(
+    conn: AsyncConnection, account_id: str, query: FlowQuery, window: Window
+) -> PageRows:
+    return await fetch_page(conn, t.flows, "flow_id", query.conditions(account_id), FLOW_ORDER,
+                            window)
+
+
+async def integration_pages(
+    conn: AsyncConnection, account_id: str, flow_ids: Sequence[str], query: IntegrationQuery,
+    order: Order, window: Window,
+) -> dict[str, PageRows]:
+    return await fetch_pages(conn, t.integrations, "integration_id", "flow_id", flow_ids,
+                             query.conditions(account_id), order, window)
+
+
+RUN_PARENTS = {"integration": "integration_id", "flow": "flow_id"}
+
+
+async def run_pages(
+    conn: AsyncConnection, account_id: str, parent: str, parent_ids: Sequence[str],
+    query: RunQuery, order: Order, window: Window,
+) -> dict[str, PageRows]:
+    return await fetch_pages(conn, t.runs, "run_id", RUN_PARENTS[parent], parent_ids,
+                             query.conditions(account_id), order, window)
+
+
+async def account_run_page(
+    conn: AsyncConnection, account_id: str, query: RunQuery, order: Order, window: Window
+) -> PageRows:
+    return await fetch_page(conn, t.runs, "run_id", query.conditions(account_id), order, window)
+
+
+async def step_pages(
+    conn: AsyncConnection, account_id: str, run_ids: Sequence[str], query: StepQuery,
+    window: Window,
+) -> dict[str, PageRows]:
+    return await fetch_pages(conn, t.steps, "step_id", "run_id", run_ids,
+                             query.conditions(account_id), STEP_ORDER, window)
+
+
+COUNTED: dict[str, tuple[Table, str | None]] = {
+    "flows": (t.flows, None),
+    "integrations:flow": (t.integrations, "flow_id"),
+    "runs:integration": (t.runs, "integration_id"),
+    "runs:flow": (t.runs, "flow_id"),
+    "runs:account": (t.runs, None),
+    "steps:run": (t.steps, "run_id"),
+}
+
+
+async def counts(
+    conn: AsyncConnection, account_id: str, what: str, parent_ids: Sequence[str],
+    query: FlowQuery | IntegrationQuery | RunQuery | StepQuery,
+) -> dict[str | None, int]:
+    table, parent = COUNTED[what]
+    return await count_by_parent(conn, table, parent, parent_ids, query.conditions(account_id))
+
+
+# flow statistics --------------------------------------------------------------------------
+
+
+async def integration_status_counts(
+    conn: AsyncConnection, account_id: str, flow_ids: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Per flow: count per status, plus ``_failing`` (last run failed)."""
+    i = t.integrations
+    failing = func.sum(func.cast(i.c.last_run_status == "FAILED", Integer))
+    rows = await conn.execute(
+        select(i.c.flow_id, i.c.status, func.count(), failing)
+        .where(i.c.account_id == account_id, i.c.flow_id.in_(list(flow_ids)))
+        .group_by(i.c.flow_id, i.c.status)
+    )
+    out: dict[str, dict[str, int]] = {fid: {"_failing": 0} for fid in flow_ids}
+    for flow_id, status, count, failed in rows:
+        out[flow_id][status] = int(count)
+        out[flow_id]["_failing"] += int(failed or 0)
+    return out
+
+
+async def flow_hours(
+    conn: AsyncConnection, account_id: str, flow_ids: Sequence[str], since: datetime
+) -> dict[str, list[Row]]:
+    h = t.flow_hours
+    rows = await conn.execute(
+        select(h)
+        .where(h.c.account_id == account_id, h.c.flow_id.in_(list(flow_ids)), h.c.hour >= since)
+        .order_by(h.c.flow_id, h.c.hour)
+    )
+    out: dict[str, list[Row]] = {fid: [] for fid in flow_ids}
+    for row in rows:
+        out[row.flow_id].append(row)
+    return out
+
+
+def hour_floor(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+HOUR = timedelta(hours=1)

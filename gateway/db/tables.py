@@ -1,0 +1,231 @@
+"""The tables. Every row belongs to one account; engine IDs are unique per account only,
+so every primary key starts with ``account_id`` and every index too."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in Python; UTC on both backends (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: give it an offset")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _id(name: str, **kw: Any) -> Column[str]:
+    return Column(name, String(128), **kw)
+
+
+def _account() -> Column[str]:
+    return Column("account_id", String(128), primary_key=True)
+
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(128), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("auto_pause_after_failures", Integer, nullable=False, server_default="10"),
+    Column("retention_days", Integer, nullable=True),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("account_id", String(128), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Index(None, "account_id", "created_at"),
+)
+
+apps = Table(
+    "apps",
+    metadata,
+    _account(),
+    _id("app_id", primary_key=True),
+    Column("name", String(256), nullable=False),
+    # Case-folded copy: SQLite's lower() folds ASCII only.
+    Column("name_folded", String(256), nullable=False),
+    Column("icon_url", Text, nullable=True),
+    Column("docs_url", Text, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "account_id", "name_folded"),
+)
+
+flows = Table(
+    "flows",
+    metadata,
+    _account(),
+    _id("flow_id", primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("name_folded", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("tasks_consumed", BigInteger, nullable=False, server_default="0"),
+    Index(None, "account_id", "created_at", "flow_id"),
+)
+
+integrations = Table(
+    "integrations",
+    metadata,
+    _account(),
+    _id("integration_id", primary_key=True),
+    _id("flow_id", nullable=False),
+    Column("user_id", String(256), nullable=False),
+    Column("user_auth", String(256), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("paused_reason", String(24), nullable=True),
+    # When the engine's last applied status change happened: older engine events are ignored.
+    Column("status_changed_at", UtcDateTime, nullable=False),
+    Column("last_run_start", UtcDateTime, nullable=True),
+    _id("last_run_id", nullable=True),
+    Column("last_run_status", String(16), nullable=False, server_default="HASNT_RUN"),
+    Column("tasks_consumed", BigInteger, nullable=False, server_default="0"),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Index(None, "account_id", "flow_id", "created_at", "integration_id"),
+    Index(None, "account_id", "flow_id", "last_run_start", "integration_id"),
+    Index(None, "account_id", "flow_id", "user_id"),
+    Index(None, "account_id", "flow_id", "user_auth"),
+    Index(None, "account_id", "flow_id", "status"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    _account(),
+    _id("run_id", primary_key=True),
+    _id("integration_id", nullable=False),
+    # Copied from the integration so flow- and account-wide run lists need no join.
+    _id("flow_id", nullable=False),
+    _id("trigger_app_id", nullable=False),
+    Column("trigger_name", String(256), nullable=False),
+    Column("trigger_type", String(16), nullable=False),
+    Column("start_time", UtcDateTime, nullable=False),
+    Column("end_time", UtcDateTime, nullable=True),
+    Column("duration_ms", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("network_code", Integer, nullable=True),
+    Column("network_code_position", Integer, nullable=True),
+    Column("tasks_consumed", Integer, nullable=False, server_default="0"),
+    Index(None, "account_id", "integration_id", "start_time", "run_id"),
+    Index(None, "account_id", "integration_id", "duration_ms", "run_id"),
+    Index(None, "account_id", "flow_id", "start_time", "run_id"),
+    Index(None, "account_id", "start_time", "run_id"),
+    Index(None, "account_id", "trigger_app_id", "start_time"),
+)
+
+# A runFinished that arrived before its runStarted: applied when the run starts.
+early_run_finishes = Table(
+    "early_run_finishes",
+    metadata,
+    _account(),
+    _id("run_id", primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("end_time", UtcDateTime, nullable=False),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    _account(),
+    _id("step_id", primary_key=True),
+    _id("run_id", nullable=False),
+    Column("position", Integer, nullable=False),
+    _id("app_id", nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("start_time", UtcDateTime, nullable=True),
+    Column("end_time", UtcDateTime, nullable=True),
+    Column("duration_ms", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("network_code", Integer, nullable=True),
+    # 1 when the step finished OK: a task. Kept so a repeated stepFinished corrects counters.
+    Column("tasks", Integer, nullable=False, server_default="0"),
+    Column("has_payload", Boolean, nullable=False, server_default="0"),
+    Index(None, "account_id", "run_id", "position", "step_id"),
+)
+
+payloads = Table(
+    "payloads",
+    metadata,
+    _account(),
+    _id("step_id", primary_key=True),
+    Column("request_method", String(16), nullable=False),
+    Column("request_url", Text, nullable=False),
+    Column("request_headers", JSON, nullable=False),
+    Column("request_body", Text, nullable=True),
+    Column("request_size", Integer, nullable=False),
+    Column("request_truncated", Boolean, nullable=False),
+    Column("response_status", Integer, nullable=True),
+    Column("response_headers", JSON, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("response_size", Integer, nullable=True),
+    Column("response_truncated", Boolean, nullable=True),
+    Column("objects", JSON, nullable=False),
+)
+
+# Hourly buckets keyed by the run's start hour: rolling 24 h figures and charts.
+flow_hours = Table(
+    "flow_hours",
+    metadata,
+    _account(),
+    _id("flow_id", primary_key=True),
+    Column("hour", UtcDateTime, primary_key=True),
+    Column("runs", Integer, nullable=False, server_default="0"),
+    Column("failed_runs", Integer, nullable=False, server_default="0"),
+    Column("tasks", Integer, nullable=False, server_default="0"),
+)
+
+ingest_receipts = Table(
+    "ingest_receipts",
+    metadata,
+    _account(),
+    Column("event_id", String(256), primary_key=True),
+    Column("received_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,25 @@
+"""Opaque global IDs: unpadded base64url of ``Type:engineId``, resolved inside the caller's
+account (the account is never part of the ID, so an ID leaks nothing about tenancy)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from gateway.errors import BadUserInput
+
+
+def encode_global_id(type_name: str, engine_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{engine_id}".encode()).rstrip(b"=").decode()
+
+
+def decode_global_id(global_id: str) -> tuple[str, str]:
+    try:
+        padded = global_id + "=" * (-len(global_id) % 4)
+        raw = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise BadUserInput(f"{global_id!r} is not a valid ID.") from None
+    type_name, sep, engine_id = raw.partition(":")
+    if not sep or not type_name or not engine_id:
+        raise BadUserInput(f"{global_id!r} is not a valid ID.")
+    return type_name, engine_id

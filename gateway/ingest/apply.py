@@ -1,0 +1,443 @@
+"""Applying events to the in-memory state of a batch, keeping derived values right.
+
+Events may arrive in any order and more than once with different event IDs; each handler is
+written so that the final state does not depend on the order: final statuses never go back to
+``RUNNING``, counters move by the difference a repeated event makes, and a ``runFinished`` that
+precedes its ``runStarted`` waits in ``early_finishes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from gateway.ingest.bodies import cap_body
+from gateway.ingest.events import Event, EventError
+from gateway.ingest.redaction import Redactor
+from gateway.ingest.state import BatchState, Row
+
+NOT_RECEIVING = frozenset({"DISABLED", "PAUSED", "DELETED"})
+_MS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A change of status made by an applied event; published once its transaction commits."""
+
+    entity: str  # "run", "step" or "integration"
+    entity_id: str
+    previous: str | None
+    status: str
+    occurred_at: datetime
+    flow_id: str | None = None
+    integration_id: str | None = None
+    run_id: str | None = None
+
+
+def _duration(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return max(0, (end - start) // _MS)
+
+
+class Applier:
+    def __init__(self, state: BatchState, redactor: Redactor, body_limit: int) -> None:
+        self.state = state
+        self.redactor = redactor
+        self.body_limit = body_limit
+        self.changes: list[StatusChange] = []
+        self._handlers: dict[str, Callable[[Event], None]] = {
+            "app_upserted": self.app_upserted,
+            "flow_upserted": self.flow_upserted,
+            "integration_created": self.integration_created,
+            "integration_status_changed": self.integration_status_changed,
+            "run_started": self.run_started,
+            "step_started": self.step_started,
+            "step_finished": self.step_finished,
+            "run_finished": self.run_finished,
+        }
+
+    def apply(self, event: Event) -> None:
+        self._handlers[event.kind](event)
+
+    # apps and flows -------------------------------------------------------------------
+
+    def _ensure_app(self, app_id: str, at: datetime) -> None:
+        if app_id not in self.state.apps:
+            self.state.apps[app_id] = {
+                "account_id": self.state.account_id,
+                "app_id": app_id,
+                "name": app_id,
+                "name_folded": app_id.casefold(),
+                "icon_url": None,
+                "docs_url": None,
+                # The epoch: any real appUpserted is newer than a placeholder.
+                "updated_at": datetime.fromtimestamp(0, at.tzinfo),
+            }
+            self.state.touch("apps", app_id)
+
+    def app_upserted(self, event: Event) -> None:
+        d = event.data
+        app = self.state.apps.get(d["app_id"])
+        if app is not None and app["updated_at"] > event.occurred_at:
+            return
+        self.state.apps[d["app_id"]] = {
+            "account_id": self.state.account_id,
+            "app_id": d["app_id"],
+            "name": d["name"],
+            "name_folded": d["name"].casefold(),
+            "icon_url": d.get("icon_url"),
+            "docs_url": d.get("docs_url"),
+            "updated_at": event.occurred_at,
+        }
+        self.state.touch("apps", d["app_id"])
+
+    def flow_upserted(self, event: Event) -> None:
+        d = event.data
+        flow = self.state.flows.get(d["flow_id"])
+        if flow is None:
+            flow = self.state.flows[d["flow_id"]] = {
+                "account_id": self.state.account_id,
+                "flow_id": d["flow_id"],
+                "created_at": event.occurred_at,
+                "updated_at": event.occurred_at,
+                "tasks_consumed": 0,
+                "name": d["name"],
+                "name_folded": d["name"].casefold(),
+                "status": d["status"],
+            }
+        else:
+            flow["created_at"] = min(flow["created_at"], event.occurred_at)
+            if event.occurred_at >= flow["updated_at"]:
+                flow.update(
+                    name=d["name"],
+                    name_folded=d["name"].casefold(),
+                    status=d["status"],
+                    updated_at=event.occurred_at,
+                )
+        self.state.touch("flows", d["flow_id"])
+
+    # integrations ---------------------------------------------------------------------
+
+    def _integration(self, integration_id: str) -> Row:
+        integration = self.state.integrations.get(integration_id)
+        if integration is None:
+            raise EventError("NOT_FOUND", f"No integration {integration_id!r}.")
+        return integration
+
+    def integration_created(self, event: Event) -> None:
+        d = event.data
+        if d["flow_id"] not in self.state.flows:
+            raise EventError("NOT_FOUND", f"No flow {d['flow_id']!r}.")
+        existing = self.state.integrations.get(d["integration_id"])
+        if existing is not None:
+            if existing["flow_id"] != d["flow_id"]:
+                raise EventError(
+                    "CONFLICT",
+                    f"Integration {d['integration_id']!r} already exists in flow "
+                    f"{existing['flow_id']!r}.",
+                )
+            existing["created_at"] = min(existing["created_at"], event.occurred_at)
+            self.state.touch("integrations", d["integration_id"])
+            return
+        status = d.get("status") or "ENABLED"
+        self.state.integrations[d["integration_id"]] = {
+            "account_id": self.state.account_id,
+            "integration_id": d["integration_id"],
+            "flow_id": d["flow_id"],
+            "user_id": d["user_id"],
+            "user_auth": d.get("user_auth"),
+            "created_at": event.occurred_at,
+            "status": status,
+            "paused_reason": None,
+            "status_changed_at": event.occurred_at,
+            "last_run_start": None,
+            "last_run_id": None,
+            "last_run_status": "HASNT_RUN",
+            "tasks_consumed": 0,
+            "consecutive_failures": 0,
+        }
+        self.state.touch("integrations", d["integration_id"])
+        self.changes.append(
+            StatusChange("integration", d["integration_id"], None, status, event.occurred_at,
+                         flow_id=d["flow_id"], integration_id=d["integration_id"])
+        )
+
+    def integration_status_changed(self, event: Event) -> None:
+        d = event.data
+        integration = self._integration(d["integration_id"])
+        if event.occurred_at < integration["status_changed_at"]:
+            return  # older than what is applied already
+        previous = integration["status"]
+        if previous == "DELETED" and d["status"] != "DELETED":
+            raise EventError("CONFLICT", f"Integration {d['integration_id']!r} is deleted.")
+        integration["status"] = d["status"]
+        integration["paused_reason"] = d.get("reason") if d["status"] == "PAUSED" else None
+        integration["status_changed_at"] = event.occurred_at
+        if d["status"] == "ENABLED":
+            integration["consecutive_failures"] = 0
+        self.state.touch("integrations", d["integration_id"])
+        if previous != d["status"]:
+            self.changes.append(
+                StatusChange("integration", d["integration_id"], previous, d["status"],
+                             event.occurred_at, flow_id=integration["flow_id"],
+                             integration_id=d["integration_id"])
+            )
+
+    def _note_last_run(self, integration: Row, run: Row) -> None:
+        newest = integration["last_run_start"] is None or (
+            (run["start_time"], run["run_id"])
+            > (integration["last_run_start"], integration["last_run_id"])
+        )
+        if newest:
+            integration["last_run_start"] = run["start_time"]
+            integration["last_run_id"] = run["run_id"]
+        if integration["last_run_id"] == run["run_id"]:
+            integration["last_run_status"] = run["status"]
+        self.state.touch("integrations", integration["integration_id"])
+
+    # runs -----------------------------------------------------------------------------
+
+    def run_started(self, event: Event) -> None:
+        d = event.data
+        integration = self._integration(d["integration_id"])
+        existing = self.state.runs.get(d["run_id"])
+        if existing is not None:
+            if existing["integration_id"] != d["integration_id"]:
+                raise EventError(
+                    "CONFLICT",
+                    f"Run {d['run_id']!r} belongs to integration {existing['integration_id']!r}.",
+                )
+            return  # a late or repeated runStarted never turns a run back to RUNNING
+        if (
+            integration["status"] in NOT_RECEIVING
+            and d["start_time"] >= integration["status_changed_at"]
+        ):
+            raise EventError(
+                "INTEGRATION_NOT_RECEIVING",
+                f"Integration {d['integration_id']!r} is {integration['status']} and receives "
+                "no triggers.",
+            )
+        self._ensure_app(d["trigger_app_id"], event.occurred_at)
+        run: Row = {
+            "account_id": self.state.account_id,
+            "run_id": d["run_id"],
+            "integration_id": d["integration_id"],
+            "flow_id": integration["flow_id"],
+            "trigger_app_id": d["trigger_app_id"],
+            "trigger_name": d["trigger_name"],
+            "trigger_type": d["trigger_type"],
+            "start_time": d["start_time"],
+            "end_time": None,
+            "duration_ms": None,
+            "status": "RUNNING",
+            "network_code": None,
+            "network_code_position": None,
+            "tasks_consumed": 0,
+        }
+        for step in self.state.steps_of_run(d["run_id"]):
+            run["tasks_consumed"] += step["tasks"]
+            self._note_network_code(run, step)
+        self.state.runs[d["run_id"]] = run
+        self.state.touch("runs", d["run_id"])
+        self._add_tasks(run, run["tasks_consumed"])
+        self.state.add_to_hour(run["flow_id"], run["start_time"], runs=1)
+        self.changes.append(
+            StatusChange("run", d["run_id"], None, "RUNNING", event.occurred_at,
+                         flow_id=run["flow_id"], integration_id=run["integration_id"],
+                         run_id=d["run_id"])
+        )
+        self._note_last_run(integration, run)
+        early = self.state.early_finishes.get(d["run_id"])
+        if early is not None:
+            self.state.applied_early_finishes.add(d["run_id"])
+            self._finish_run(run, early["status"], early["end_time"], event.occurred_at)
+
+    def run_finished(self, event: Event) -> None:
+        d = event.data
+        run = self.state.runs.get(d["run_id"])
+        if run is None:
+            self.state.early_finishes[d["run_id"]] = {
+                "account_id": self.state.account_id,
+                "run_id": d["run_id"],
+                "status": d["status"],
+                "end_time": d["end_time"],
+            }
+            self.state.touch("early_finishes", d["run_id"])
+            return
+        self._finish_run(run, d["status"], d["end_time"], event.occurred_at)
+
+    def _finish_run(self, run: Row, status: str, end_time: datetime, at: datetime) -> None:
+        previous = run["status"]
+        run["status"] = status
+        run["end_time"] = end_time
+        run["duration_ms"] = _duration(run["start_time"], end_time)
+        self.state.touch("runs", run["run_id"])
+        failed_delta = (status == "FAILED") - (previous == "FAILED")
+        self.state.add_to_hour(run["flow_id"], run["start_time"], failed=failed_delta)
+        integration = self.state.integrations[run["integration_id"]]
+        if previous == "RUNNING":
+            if status == "OK":
+                integration["consecutive_failures"] = 0
+            elif integration["status"] == "ENABLED":
+                integration["consecutive_failures"] += 1
+        self._note_last_run(integration, run)
+        if previous != status:
+            self.changes.append(
+                StatusChange("run", run["run_id"], previous, status, at,
+                             flow_id=run["flow_id"], integration_id=run["integration_id"],
+                             run_id=run["run_id"])
+            )
+
+    def _add_tasks(self, run: Row, delta: int) -> None:
+        if not delta:
+            return
+        integration = self.state.integrations[run["integration_id"]]
+        integration["tasks_consumed"] += delta
+        self.state.touch("integrations", run["integration_id"])
+        flow = self.state.flows.get(run["flow_id"])
+        if flow is not None:
+            flow["tasks_consumed"] += delta
+            self.state.touch("flows", run["flow_id"])
+        self.state.add_to_hour(run["flow_id"], run["start_time"], tasks=delta)
+
+    @staticmethod
+    def _note_network_code(run: Row, step: Row) -> None:
+        if step["network_code"] is None or step["status"] == "RUNNING":
+            return
+        position = run["network_code_position"]
+        if position is None or step["position"] >= position:
+            run["network_code"] = step["network_code"]
+            run["network_code_position"] = step["position"]
+
+    # steps ----------------------------------------------------------------------------
+
+    def _step(self, d: dict[str, Any]) -> Row | None:
+        step = self.state.steps.get(d["step_id"])
+        if step is not None and step["run_id"] != d["run_id"]:
+            raise EventError(
+                "CONFLICT", f"Step {d['step_id']!r} belongs to run {step['run_id']!r}."
+            )
+        return step
+
+    def step_started(self, event: Event) -> None:
+        d = event.data
+        step = self._step(d)
+        self._ensure_app(d["app_id"], event.occurred_at)
+        if step is not None:
+            if step["start_time"] is None:
+                step["start_time"] = d["start_time"]
+                step["duration_ms"] = _duration(step["start_time"], step["end_time"])
+                self.state.touch("steps", d["step_id"])
+            return
+        self.state.steps[d["step_id"]] = {
+            "account_id": self.state.account_id,
+            "step_id": d["step_id"],
+            "run_id": d["run_id"],
+            "position": d["position"],
+            "app_id": d["app_id"],
+            "name": d["name"],
+            "start_time": d["start_time"],
+            "end_time": None,
+            "duration_ms": None,
+            "status": "RUNNING",
+            "network_code": None,
+            "has_payload": False,
+            "tasks": 0,
+        }
+        self.state.touch("steps", d["step_id"])
+        self._step_changed(d["step_id"], None, "RUNNING", event.occurred_at)
+
+    def step_finished(self, event: Event) -> None:
+        d = event.data
+        step = self._step(d)
+        self._ensure_app(d["app_id"], event.occurred_at)
+        previous = step["status"] if step is not None else None
+        old_tasks = step["tasks"] if step is not None else 0
+        start = d.get("start_time") or (step["start_time"] if step is not None else None)
+        new_step: Row = {
+            "account_id": self.state.account_id,
+            "step_id": d["step_id"],
+            "run_id": d["run_id"],
+            "position": d["position"],
+            "app_id": d["app_id"],
+            "name": d["name"],
+            "start_time": start,
+            "end_time": d["end_time"],
+            "duration_ms": _duration(start, d["end_time"]),
+            "status": d["status"],
+            "network_code": d.get("network_code"),
+            "has_payload": d.get("payload") is not None,
+            "tasks": 1 if d["status"] == "OK" else 0,
+        }
+        self.state.steps[d["step_id"]] = new_step
+        self.state.touch("steps", d["step_id"])
+        if d.get("payload") is not None:
+            self.state.payloads[d["step_id"]] = self._payload(d["step_id"], d["payload"])
+            self.state.touch("payloads", d["step_id"])
+        run = self.state.runs.get(d["run_id"])
+        if run is not None:
+            delta = new_step["tasks"] - old_tasks
+            if delta:
+                run["tasks_consumed"] += delta
+                self._add_tasks(run, delta)
+            self._note_network_code(run, new_step)
+            self.state.touch("runs", d["run_id"])
+        if previous != d["status"]:
+            self._step_changed(d["step_id"], previous, d["status"], event.occurred_at)
+
+    def _step_changed(self, step_id: str, previous: str | None, status: str, at: datetime) -> None:
+        step = self.state.steps[step_id]
+        run = self.state.runs.get(step["run_id"])
+        self.changes.append(
+            StatusChange("step", step_id, previous, status, at,
+                         flow_id=run["flow_id"] if run else None,
+                         integration_id=run["integration_id"] if run else None,
+                         run_id=step["run_id"])
+        )
+
+    def _payload(self, step_id: str, payload: dict[str, Any]) -> Row:
+        redact = self.redactor
+        request = payload["request"]
+        response = payload.get("response")
+        req_body = cap_body(redact.body(request.get("body")), self.body_limit)
+        row: Row = {
+            "account_id": self.state.account_id,
+            "step_id": step_id,
+            "request_method": request["method"],
+            "request_url": redact.url(request["url"]),
+            "request_headers": _headers(redact, request.get("headers") or []),
+            "request_body": req_body.text,
+            "request_size": _size(request.get("body")),
+            "request_truncated": req_body.truncated,
+            "response_status": None,
+            "response_headers": None,
+            "response_body": None,
+            "response_size": None,
+            "response_truncated": None,
+            "objects": [
+                {"key": obj["key"], "value": redact.json_value(obj.get("value"))}
+                for obj in payload.get("objects") or []
+            ],
+        }
+        if response is not None:
+            resp_body = cap_body(redact.body(response.get("body")), self.body_limit)
+            row.update(
+                response_status=response["status_code"],
+                response_headers=_headers(redact, response.get("headers") or []),
+                response_body=resp_body.text,
+                response_size=_size(response.get("body")),
+                response_truncated=resp_body.truncated,
+            )
+        return row
+
+
+def _size(body: str | None) -> int:
+    return 0 if body is None else len(body.encode("utf-8"))
+
+
+def _headers(redactor: Redactor, headers: list[dict[str, str]]) -> list[list[str]]:
+    pairs = redactor.headers([(h["name"], h["value"]) for h in headers])
+    return [[name, value] for name, value in pairs]

@@ -1,0 +1,81 @@
+"""The engine's events as the ingest core sees them: plain data, independent of GraphQL."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+KINDS = (
+    "app_upserted",
+    "flow_upserted",
+    "integration_created",
+    "integration_status_changed",
+    "run_started",
+    "step_started",
+    "step_finished",
+    "run_finished",
+)
+
+ENGINE_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
+_ID_FIELDS = ("app_id", "flow_id", "integration_id", "run_id", "step_id", "trigger_app_id")
+
+
+@dataclass(slots=True)
+class Event:
+    kind: str
+    event_id: str
+    occurred_at: datetime
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class EventError(Exception):
+    """A single event that cannot be applied; the rest of the batch goes on."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _printable(value: str, name: str, limit: int = 256) -> None:
+    if not 1 <= len(value) <= limit or not value.isprintable():
+        raise EventError("BAD_USER_INPUT", f"{name} must be 1-{limit} printable characters.")
+
+
+def check_event(event: Event) -> None:
+    """Checks what the GraphQL input types cannot express. Raises EventError."""
+    if not 1 <= len(event.event_id) <= 256:
+        raise EventError("BAD_USER_INPUT", "eventId must be 1-256 characters.")
+    data = event.data
+    for name in _ID_FIELDS:
+        value = data.get(name)
+        if value is not None and not ENGINE_ID.fullmatch(value):
+            raise EventError(
+                "BAD_USER_INPUT",
+                f"{name} {value[:140]!r} is not 1-128 characters of [A-Za-z0-9_.:@-].",
+            )
+    if event.kind == "integration_created":
+        _printable(data["user_id"], "userId")
+        if data.get("user_auth") is not None:
+            _printable(data["user_auth"], "userAuth")
+    for name in ("name", "trigger_name"):
+        if name in data:
+            _printable(data[name], name)
+    if "position" in data and data["position"] < 1:
+        raise EventError("BAD_USER_INPUT", f"position must be 1 or more, got {data['position']}.")
+    code = data.get("network_code")
+    if code is not None and not 100 <= code <= 599:
+        raise EventError("BAD_USER_INPUT", f"networkCode must be 100-599, got {code}.")
+    start, end = data.get("start_time"), data.get("end_time")
+    if start is not None and end is not None and end < start:
+        raise EventError("BAD_USER_INPUT", "endTime is before startTime.")
+    if event.kind in ("step_finished", "run_finished") and data["status"] == "RUNNING":
+        raise EventError("BAD_USER_INPUT", "A finished event needs a final status, not RUNNING.")
+    if event.kind == "integration_status_changed":
+        paused = data["status"] == "PAUSED"
+        if paused and data.get("reason") is None:
+            raise EventError("BAD_USER_INPUT", "reason is required when the status is PAUSED.")
+        if not paused and data.get("reason") is not None:
+            raise EventError("BAD_USER_INPUT", "reason is only allowed when the status is PAUSED.")

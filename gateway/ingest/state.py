@@ -1,0 +1,46 @@
+"""The rows one ingest batch touches, held in memory while its events are applied."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+Row = dict[str, Any]
+
+
+@dataclass
+class BatchState:
+    account_id: str
+    apps: dict[str, Row] = field(default_factory=dict)
+    flows: dict[str, Row] = field(default_factory=dict)
+    integrations: dict[str, Row] = field(default_factory=dict)
+    runs: dict[str, Row] = field(default_factory=dict)
+    steps: dict[str, Row] = field(default_factory=dict)
+    early_finishes: dict[str, Row] = field(default_factory=dict)
+    payloads: dict[str, Row] = field(default_factory=dict)
+    dirty: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # (flow_id, hour) -> [runs, failed_runs, tasks] deltas, added to the stored buckets.
+    hours: dict[tuple[str, datetime], list[int]] = field(default_factory=dict)
+    applied_early_finishes: set[str] = field(default_factory=set)
+
+    def touch(self, table: str, key: str) -> None:
+        self.dirty[table].add(key)
+
+    def rows_to_write(self, table: str) -> list[Row]:
+        source: dict[str, Row] = getattr(self, table)
+        return [source[key] for key in sorted(self.dirty.get(table, ()))]
+
+    def steps_of_run(self, run_id: str) -> list[Row]:
+        return [step for step in self.steps.values() if step["run_id"] == run_id]
+
+    def add_to_hour(self, flow_id: str, start: datetime, runs: int = 0, failed: int = 0,
+                    tasks: int = 0) -> None:
+        if not (runs or failed or tasks):
+            return
+        hour = start.replace(minute=0, second=0, microsecond=0)
+        bucket = self.hours.setdefault((flow_id, hour), [0, 0, 0])
+        bucket[0] += runs
+        bucket[1] += failed
+        bucket[2] += tasks

@@ -1,0 +1,119 @@
+"""Per-request DataLoaders over the batch fetchers of ``gateway.db.reads``.
+
+Built for one request and one account: the account is bound here, once, so no loader can
+return another tenant's rows, and nothing is cached beyond the request.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiodataloader import DataLoader
+
+from gateway.db import reads
+from gateway.db.engine import Database
+from gateway.db.pages import Order, PageRows, Window
+from gateway.db.queries import IntegrationQuery, RunQuery, StepQuery
+
+K = TypeVar("K", bound=Hashable)
+
+
+class Loaders:
+    def __init__(self, db: Database, account_id: str) -> None:
+        self.db = db
+        self.account_id = account_id
+        self.app = self._by_id(reads.apps_by_id)
+        self.flow = self._by_id(reads.flows_by_id)
+        self.integration = self._by_id(reads.integrations_by_id)
+        self.run = self._by_id(reads.runs_by_id)
+        self.step = self._by_id(reads.steps_by_id)
+        self.payload = self._by_id(reads.payloads_by_step)
+        self.failed_step = self._by_id(reads.failed_step_by_run)
+        self.status_counts = self._by_id(reads.integration_status_counts)
+        self.recent_hours = self._by_id(self._recent_hours)
+        self.integration_page = DataLoader(self._integration_pages)
+        self.run_page = DataLoader(self._run_pages)
+        self.step_page = DataLoader(self._step_pages)
+        self.count = DataLoader(self._counts)
+
+    @staticmethod
+    async def _recent_hours(conn: Any, account_id: str, flow_ids: Sequence[str]) -> dict[str, Any]:
+        since = reads.hour_floor(datetime.now(UTC)) - 23 * reads.HOUR
+        return await reads.flow_hours(conn, account_id, flow_ids, since)
+
+    def _by_id(
+        self, fetch: Callable[[Any, str, Sequence[str]], Awaitable[dict[str, Any]]]
+    ) -> DataLoader:
+        async def batch(keys: list[str]) -> list[Any]:
+            async with self.db.read() as conn:
+                found = await fetch(conn, self.account_id, keys)
+            return [found.get(key) for key in keys]
+
+        return DataLoader(batch)
+
+    async def _grouped(
+        self, keys: list[tuple[Any, ...]],
+        fetch: Callable[[Any, tuple[Any, ...], list[str]], Awaitable[dict[Any, Any]]],
+    ) -> list[Any]:
+        """Keys are (parent, *spec): one statement per distinct spec, usually one in all."""
+        by_spec: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+        for parent, *spec in keys:
+            by_spec[tuple(spec)].append(parent)
+        results: dict[tuple[Any, ...], Any] = {}
+        async with self.db.read() as conn:
+            for spec, parents in by_spec.items():
+                found = await fetch(conn, spec, sorted(set(parents)))
+                for parent in parents:
+                    results[(parent, *spec)] = found[parent]
+        return [results[key] for key in keys]
+
+    async def _integration_pages(self, keys: list[tuple[Any, ...]]) -> list[PageRows]:
+        async def fetch(conn: Any, spec: tuple[Any, ...], parents: list[str]) -> dict[Any, Any]:
+            query, order, window = spec
+            return await reads.integration_pages(conn, self.account_id, parents, query, order,
+                                                 window)
+
+        return await self._grouped(keys, fetch)
+
+    async def _run_pages(self, keys: list[tuple[Any, ...]]) -> list[PageRows]:
+        async def fetch(conn: Any, spec: tuple[Any, ...], parents: list[str]) -> dict[Any, Any]:
+            kind, query, order, window = spec
+            return await reads.run_pages(conn, self.account_id, kind, parents, query, order,
+                                         window)
+
+        return await self._grouped(keys, fetch)
+
+    async def _step_pages(self, keys: list[tuple[Any, ...]]) -> list[PageRows]:
+        async def fetch(conn: Any, spec: tuple[Any, ...], parents: list[str]) -> dict[Any, Any]:
+            query, window = spec
+            return await reads.step_pages(conn, self.account_id, parents, query, window)
+
+        return await self._grouped(keys, fetch)
+
+    async def _counts(self, keys: list[tuple[Any, ...]]) -> list[int]:
+        async def fetch(conn: Any, spec: tuple[Any, ...], parents: list[str]) -> dict[Any, Any]:
+            what, query = spec
+            return await reads.counts(conn, self.account_id, what, parents, query)
+
+        return await self._grouped(keys, fetch)
+
+    # typed front doors, so resolvers read plainly --------------------------------------
+
+    def integrations_of_flow(
+        self, flow_id: str, query: IntegrationQuery, order: Order, window: Window
+    ) -> Awaitable[PageRows]:
+        return self.integration_page.load((flow_id, query, order, window))
+
+    def runs_of(
+        self, kind: str, parent_id: str, query: RunQuery, order: Order, window: Window
+    ) -> Awaitable[PageRows]:
+        return self.run_page.load((parent_id, kind, query, order, window))
+
+    def steps_of_run(self, run_id: str, query: StepQuery, window: Window) -> Awaitable[PageRows]:
+        return self.step_page.load((run_id, query, window))
+
+    def count_of(self, what: str, parent_id: str | None, query: Any) -> Awaitable[int]:
+        return self.count.load((parent_id, what, query))

@@ -1,0 +1,50 @@
+"""Single objects by engine ID or by global ID, always inside the caller's account."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from gateway.context import Context
+from gateway.db import accounts
+from gateway.errors import BadUserInput
+from gateway.ids import decode_global_id
+
+
+def _builders(ctx: Context) -> dict[str, tuple[Any, Any]]:
+    from gateway.types.flow import Flow
+    from gateway.types.integration import Integration
+    from gateway.types.run import Run
+    from gateway.types.step import Step
+
+    loaders = ctx.loaders
+    return {
+        "Flow": (loaders.flow, Flow.from_row),
+        "Integration": (loaders.integration, Integration.builder(ctx)),
+        "Run": (loaders.run, Run.builder(ctx)),
+        "Step": (loaders.step, Step.from_row),
+    }
+
+
+async def by_engine_id(ctx: Context, type_name: str, engine_id: str) -> Any:
+    loader, build = _builders(ctx)[type_name]
+    row = await loader.load(engine_id)
+    return None if row is None else build(row)
+
+
+async def node(ctx: Context, global_id: str) -> Any:
+    type_name, engine_id = decode_global_id(global_id)
+    if type_name not in _builders(ctx):
+        return None
+    return await by_engine_id(ctx, type_name, engine_id)
+
+
+async def nodes(ctx: Context, global_ids: list[str]) -> list[Any]:
+    if len(global_ids) > 100:
+        raise BadUserInput(f"nodes takes at most 100 IDs, got {len(global_ids)}.")
+    return list(await asyncio.gather(*(node(ctx, gid) for gid in global_ids)))
+
+
+async def account(ctx: Context) -> Any:
+    async with ctx.services.db.read() as conn:
+        return await accounts.account(conn, ctx.account_id)

@@ -1,0 +1,39 @@
+"""The strawberry Schema, composed from per-domain roots."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import ParserCache
+from strawberry.schema.config import StrawberryConfig
+
+from gateway.http.guard import OperationGuard
+from gateway.types.flow import Flow
+from gateway.types.ingest import IngestMutations
+from gateway.types.integration import Integration
+from gateway.types.queries import ListQueries, LookupQueries, NodeQueries
+from gateway.types.run import Run
+from gateway.types.scalars import DATETIME_SCALAR, DateTime
+from gateway.types.step import Step
+
+
+@strawberry.type
+class Query(NodeQueries, LookupQueries, ListQueries):
+    pass
+
+
+@strawberry.type
+class Mutation(IngestMutations):
+    pass
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[Flow, Integration, Run, Step],
+        extensions=[lambda: ParserCache(maxsize=512), OperationGuard],
+        config=StrawberryConfig(auto_camel_case=True, scalar_map={DateTime: DATETIME_SCALAR}),
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,42 @@
+"""The long-lived parts of one gateway process, built once and shared by every request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.auth.authenticate import Authenticator
+from gateway.config import Settings
+from gateway.db.engine import Database
+from gateway.ingest.redaction import Redactor
+from gateway.links import Links
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    authenticator: Authenticator
+    redactor: Redactor
+    links: Links
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        db = Database.from_url(settings.database_url)
+        return cls(
+            settings=settings,
+            db=db,
+            authenticator=Authenticator(db, ttl=settings.key_cache_seconds),
+            redactor=Redactor(
+                extra_name_words=tuple(w.lower() for w in settings.redact_name_words),
+                extra_value_patterns=tuple(settings.redact_value_patterns),
+            ),
+            links=Links(
+                base=settings.dashboard_base_url,
+                integration_template=settings.integration_url_template,
+                run_template=settings.run_url_template,
+                logs_template=settings.logs_url_template,
+            ),
+        )
+
+    async def close(self) -> None:
+        await self.db.dispose()

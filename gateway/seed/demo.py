@@ -267,7 +267,9 @@ def demo_events(now: datetime, seed: int = 7) -> list[Event]:
             status=flow.status,
         )
 
-    integrations = [_plan_integration(rng, i, fi, sc, now_ms) for i, (fi, sc) in enumerate(SCENARIOS)]
+    integrations = [
+        _plan_integration(rng, i, fi, sc, now_ms) for i, (fi, sc) in enumerate(SCENARIOS)
+    ]
     plans: list[_RunPlan] = []
     for integ in integrations:
         plans.extend(_plan_runs(rng, integ, now_ms))

@@ -869,12 +869,18 @@ def _hubspot_search_contacts(b: _Build) -> _Call:
             first, last = b.rng.choice(_FIRST), b.rng.choice(_LAST)
             c["id"] = c["properties"]["hs_object_id"] = _digits(b.rng, 11)
             c["properties"].update(
-                email=f"{first.lower()}.{last.lower()}@{b.ctx.domain}", firstname=first, lastname=last
+                email=f"{first.lower()}.{last.lower()}@{b.ctx.domain}",
+                firstname=first,
+                lastname=last,
             )
         results.append(c)
     body = {
         "filterGroups": [
-            {"filters": [{"propertyName": "hs_email_domain", "operator": "EQ", "value": b.ctx.domain}]}
+            {
+                "filters": [
+                    {"propertyName": "hs_email_domain", "operator": "EQ", "value": b.ctx.domain}
+                ]
+            }
         ],
         "properties": ["email", "firstname", "lastname", "company", "lifecyclestage"],
         "sorts": [{"propertyName": "lastmodifieddate", "direction": "DESCENDING"}],
@@ -891,7 +897,9 @@ def _hubspot_search_contacts(b: _Build) -> _Call:
 
 def _hubspot_create_contact(b: _Build) -> _Call:
     contact = _hubspot_contact(b, b.n)
-    body = {"properties": {k: v for k, v in contact["properties"].items() if not k.startswith("hs_")}}
+    body = {
+        "properties": {k: v for k, v in contact["properties"].items() if not k.startswith("hs_")}
+    }
     return _Call(
         "POST",
         "https://api.hubapi.com/crm/v3/objects/contacts",
@@ -952,11 +960,16 @@ def _sf_contact(b: _Build, first: str, last: str, cid: str) -> dict[str, JSON]:
         "Title": b.rng.choice(_JOB_TITLES),
         "AccountId": b.ctx.sf_account_id,
         "Account": {
-            "attributes": {"type": "Account", "url": f"{_SF_API}/sobjects/Account/{b.ctx.sf_account_id}"},
+            "attributes": {
+                "type": "Account",
+                "url": f"{_SF_API}/sobjects/Account/{b.ctx.sf_account_id}",
+            },
             "Name": b.ctx.company,
         },
         "HubSpot_Id__c": _digits(b.rng, 11),
-        "LastModifiedDate": iso(b.at - timedelta(hours=b.rng.randint(1, 900))).replace("Z", "+0000"),
+        "LastModifiedDate": iso(b.at - timedelta(hours=b.rng.randint(1, 900))).replace(
+            "Z", "+0000"
+        ),
     }
 
 
@@ -986,8 +999,15 @@ def _sf_query(b: _Build, soql: str, records: list[dict[str, JSON]]) -> _Call:
         f"{ctx.creds.salesforce_instance}{_SF_API}/query?{urlencode({'q': soql})}",
         None,
         {"totalSize": len(records), "done": True, "records": records},
-        objects=[{"key": "records", "value": {"totalSize": len(records), "ids": [r["Id"] for r in records[:20]]}}],
-        response_headers=[("Sforce-Limit-Info", f"api-usage={b.rng.randint(2_000, 90_000)}/100000")],
+        objects=[
+            {
+                "key": "records",
+                "value": {"totalSize": len(records), "ids": [r["Id"] for r in records[:20]]},
+            }
+        ],
+        response_headers=[
+            ("Sforce-Limit-Info", f"api-usage={b.rng.randint(2_000, 90_000)}/100000")
+        ],
     )
 
 
@@ -1143,7 +1163,10 @@ def _stripe_retrieve_charge(b: _Build) -> _Call:
         objects=[
             {"key": "charge", "value": {"id": ctx.charge_id, "amount": ctx.amount, "paid": True}}
         ],
-        response_headers=[("Request-Id", f"req_{_rs(b.rng, 14)}"), ("Stripe-Version", "2024-06-20")],
+        response_headers=[
+            ("Request-Id", f"req_{_rs(b.rng, 14)}"),
+            ("Stripe-Version", "2024-06-20"),
+        ],
         indent=2,
     )
 
@@ -1322,13 +1345,25 @@ ACTIONS: dict[str, Action] = {
         Action("slack.post_message", "slack", "Post message", (120, 700), _slack_post_message),
         Action("hubspot.get_contact", "hubspot", "Get contact", (90, 450), _hubspot_get_contact),
         Action(
-            "hubspot.search_contacts", "hubspot", "Search contacts", (150, 800), _hubspot_search_contacts
+            "hubspot.search_contacts",
+            "hubspot",
+            "Search contacts",
+            (150, 800),
+            _hubspot_search_contacts,
         ),
         Action(
-            "hubspot.create_contact", "hubspot", "Create contact", (150, 700), _hubspot_create_contact
+            "hubspot.create_contact",
+            "hubspot",
+            "Create contact",
+            (150, 700),
+            _hubspot_create_contact,
         ),
         Action(
-            "hubspot.update_company", "hubspot", "Update company", (120, 600), _hubspot_update_company
+            "hubspot.update_company",
+            "hubspot",
+            "Update company",
+            (120, 600),
+            _hubspot_update_company,
         ),
         Action(
             "salesforce.query_contacts",
@@ -1353,7 +1388,11 @@ ACTIONS: dict[str, Action] = {
         ),
         Action("gmail.send", "gmail", "Send e-mail", (250, 1200), _gmail_send),
         Action(
-            "stripe.retrieve_charge", "stripe", "Retrieve charge", (90, 500), _stripe_retrieve_charge
+            "stripe.retrieve_charge",
+            "stripe",
+            "Retrieve charge",
+            (90, 500),
+            _stripe_retrieve_charge,
         ),
         Action("stripe.list_charges", "stripe", "List charges", (200, 1500), _stripe_list_charges),
         Action("sheets.append", "sheets", "Append rows", (180, 900), _sheets_append),
@@ -1493,7 +1532,9 @@ def _error_body(
         if ecode:
             err["code"] = ecode
             err["doc_url"] = f"https://stripe.com/docs/error-codes/{ecode.replace('_', '-')}"
-        err["request_log_url"] = f"https://dashboard.stripe.com/logs/{req}?t={rng.randint(10**9, 2 * 10**9)}"
+        err["request_log_url"] = (
+            f"https://dashboard.stripe.com/logs/{req}?t={rng.randint(10**9, 2 * 10**9)}"
+        )
         headers.append(("Request-Id", req))
         return {"error": err}, headers, json_type
     if app == "jira":

@@ -123,6 +123,13 @@ def _flow_steps(flow: int, steps_per_run: int) -> list[Action]:
     return [ACTIONS[_ACTION_KEYS[(flow * 5 + j * 3) % n]] for j in range(steps_per_run)]
 
 
+def _flow_trigger(flow: int, steps: list[Action]) -> tuple[str, str, str]:
+    """(trigger app id, trigger type, trigger name) of a synthetic flow."""
+    trigger_type, trigger_name = _TRIGGERS[flow % len(_TRIGGERS)]
+    app_id = "app-schedule" if trigger_type == "SCHEDULE" else APPS[steps[0].app].app_id
+    return app_id, trigger_type, trigger_name
+
+
 def synthetic_events(
     runs: int,
     *,
@@ -150,14 +157,8 @@ def synthetic_events(
             docs_url=app.docs_url,
         )
 
-    flow_steps: list[list[Action]] = []
-    flow_triggers: list[tuple[str, str, str]] = []
     for k in range(flows):
         steps = _flow_steps(k, steps_per_run)
-        trigger_type, trigger_name = _TRIGGERS[k % len(_TRIGGERS)]
-        trigger_app = "app-schedule" if trigger_type == "SCHEDULE" else APPS[steps[0].app].app_id
-        flow_steps.append(steps)
-        flow_triggers.append((trigger_app, trigger_type, trigger_name))
         names = " to ".join(dict.fromkeys(APPS[a.app].name for a in steps))
         yield flow_upserted(
             f"{p}-flow-{k:05d}:upserted",
@@ -168,7 +169,7 @@ def synthetic_events(
         )
 
     for j in range(integrations):
-        company, domain = COMPANIES[j % len(COMPANIES)]
+        _company, domain = COMPANIES[j % len(COMPANIES)]
         user_id = f"user{j}@{domain}" if j % 2 else f"usr_{j:07d}"
         yield integration_created(
             f"{p}-int-{j:07d}:created",
@@ -183,8 +184,8 @@ def synthetic_events(
     for i in range(runs):
         j = i % integrations
         k = j // integrations_per_flow
-        steps = flow_steps[k]
-        trigger_app, trigger_type, trigger_name = flow_triggers[k]
+        steps = _flow_steps(k, steps_per_run)
+        trigger_app, trigger_type, trigger_name = _flow_trigger(k, steps)
         if rng.random() < 0.02:
             trigger_type, trigger_name = "MANUAL", "Run now"
         fail_pos, timeout = _fate(seed, i, steps_per_run)
@@ -224,7 +225,9 @@ def synthetic_events(
             yield step_started(f"{step_id}:started", **common, start_time=from_ms(t))
             failing = pos == fail_pos
             code = None if not failing or timeout else rng.choice(ERROR_CODES)
-            end = t + (30_000 + rng.randint(0, 40) if failing and timeout else rng.randint(40, 1_500))
+            end = t + (
+                30_000 + rng.randint(0, 40) if failing and timeout else rng.randint(40, 1_500)
+            )
             payload = step_payload(
                 rng,
                 app,

@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
     async def readyz(_request: Request) -> Response:
         try:
             await services.db.ping()
-        except Exception as error:  # noqa: BLE001 - any failure means not ready
+        except Exception as error:  # any failure means not ready
             log.warning("readiness check failed: %s", error)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
@@ -54,9 +54,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
             Route("/readyz", readyz),
         ],
         middleware=[
-            Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                       allow_methods=["GET", "POST"],
-                       allow_headers=["authorization", "content-type", "x-request-id"]),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", "x-request-id"],
+            ),
         ],
         lifespan=lifespan,
     )

@@ -52,16 +52,21 @@ def cmd_keys(args: argparse.Namespace) -> int:
                     rows = await accounts.list_keys(conn, args.account)
                 for row in rows:
                     state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
-                    print(f"{row.key_id}\t{row.account_id}\t{row.role.lower()}\t{row.name}\t"
-                          f"{row.created_at:%Y-%m-%dT%H:%M:%SZ}\t{state}")
+                    print(
+                        f"{row.key_id}\t{row.account_id}\t{row.role.lower()}\t{row.name}\t"
+                        f"{row.created_at:%Y-%m-%dT%H:%M:%SZ}\t{state}"
+                    )
             else:
                 async with db.write() as conn:
                     revoked = await accounts.revoke_key(conn, args.key_id)
                 if not revoked:
                     print(f"no active key {args.key_id}", file=sys.stderr)
                     return 1
-                print(f"revoked {args.key_id} (servers stop accepting it within "
-                      f"{get_settings().key_cache_seconds:g} s)", file=sys.stderr)
+                print(
+                    f"revoked {args.key_id} (servers stop accepting it within "
+                    f"{get_settings().key_cache_seconds:g} s)",
+                    file=sys.stderr,
+                )
             return 0
         finally:
             await db.dispose()
@@ -77,8 +82,11 @@ def cmd_seed(args: argparse.Namespace) -> int:
     settings = get_settings()
     upgrade(settings.database_url)
     if args.runs:
-        asyncio.run(seed_synthetic(settings, args.account or "synthetic", args.runs,
-                                   progress=not args.quiet))
+        asyncio.run(
+            seed_synthetic(
+                settings, args.account or "synthetic", args.runs, progress=not args.quiet
+            )
+        )
     else:
         asyncio.run(seed_demo(settings, args.account or "demo", progress=not args.quiet))
     return 0
@@ -98,11 +106,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         key = asyncio.run(ensure_demo(settings))
         host = args.host or settings.host
         port = args.port or settings.port
-        print(f"demo account ready; admin API key:\n{key}\n"
-              f"GraphiQL: http://{host}:{port}/graphql  (header Authorization: Bearer <key>)",
-              file=sys.stderr)
-    kwargs = {"host": args.host or settings.host, "port": args.port or settings.port,
-              "loop": "uvloop", "http": "httptools", "log_level": args.log_level}
+        print(
+            f"demo account ready; admin API key:\n{key}\n"
+            f"GraphiQL: http://{host}:{port}/graphql  (header Authorization: Bearer <key>)",
+            file=sys.stderr,
+        )
+    kwargs = {
+        "host": args.host or settings.host,
+        "port": args.port or settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": args.log_level,
+    }
     if args.workers and args.workers > 1:
         uvicorn.run("gateway.app:create_app", factory=True, workers=args.workers, **kwargs)
     else:
@@ -118,8 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--demo", action="store_true",
-                       help="seed the demo account once and print an admin key for it")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed the demo account once and print an admin key for it",
+    )
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=cmd_serve)
 

@@ -7,8 +7,16 @@ from typing import Any
 from graphql import GraphQLError
 
 CODES = frozenset(
-    {"UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "BAD_USER_INPUT", "CONFLICT",
-     "QUERY_TOO_COMPLEX", "RATE_LIMITED", "INTERNAL"}
+    {
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "NOT_FOUND",
+        "BAD_USER_INPUT",
+        "CONFLICT",
+        "QUERY_TOO_COMPLEX",
+        "RATE_LIMITED",
+        "INTERNAL",
+    }
 )
 
 

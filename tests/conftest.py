@@ -40,8 +40,9 @@ def _postgres_database() -> Iterator[str]:
     except (OSError, asyncpg.PostgresError) as error:
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI and unreachable at {PG_ADMIN_URL}: {error}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({error}); set CI=true to "
-                    "require it")
+        pytest.skip(
+            f"PostgreSQL not reachable at {PG_ADMIN_URL} ({error}); set CI=true to require it"
+        )
     base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     try:
         yield f"{base}/{name}"
@@ -49,8 +50,12 @@ def _postgres_database() -> Iterator[str]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture(
+    scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("db") / "gateway.db"
         url = f"sqlite+aiosqlite:///{path}"
@@ -66,8 +71,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, dashboard_base_url="https://dash.test",
-                    key_cache_seconds=0.0)
+    return Settings(
+        database_url=database_url, dashboard_base_url="https://dash.test", key_cache_seconds=0.0
+    )
 
 
 @pytest.fixture(scope="session")
@@ -90,8 +96,9 @@ class Api:
     http: httpx.AsyncClient
     account_id: str
 
-    async def post(self, query: str, variables: dict[str, Any] | None = None,
-                   **headers: str) -> httpx.Response:
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, **headers: str
+    ) -> httpx.Response:
         body: dict[str, Any] = {"query": query}
         if variables is not None:
             body["variables"] = variables
@@ -119,13 +126,17 @@ def account_id() -> str:
     return f"acct-{uuid.uuid4().hex[:10]}"
 
 
-async def _client(app_and_services: tuple[Any, Services], account_id: str,
-                  role: str) -> AsyncIterator[Api]:
+async def _client(
+    app_and_services: tuple[Any, Services], account_id: str, role: str
+) -> AsyncIterator[Api]:
     app, services = app_and_services
     key = await create_key(services.db, account_id, role)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test",
-                                 headers={"Authorization": f"Bearer {key}"}) as http:
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://gateway.test",
+        headers={"Authorization": f"Bearer {key}"},
+    ) as http:
         yield Api(http, account_id)
 
 

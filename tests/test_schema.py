@@ -26,9 +26,17 @@ def test_export_schema_command_prints_the_schema(capsys) -> None:  # type: ignor
 
 def test_contract_names_are_present() -> None:
     sdl = schema.as_str()
-    for name in ("interface Node", "type FlowConnection", "ingestEvents(events: [IngestEvent!]!)",
-                 "input IngestEvent @oneOf", "enum LastRunStatus", "HASNT_RUN",
-                 "networkCodeClass: [NetworkCodeClass!]", "scalar DateTime", "scalar JSON"):
+    for name in (
+        "interface Node",
+        "type FlowConnection",
+        "ingestEvents(events: [IngestEvent!]!)",
+        "input IngestEvent @oneOf",
+        "enum LastRunStatus",
+        "HASNT_RUN",
+        "networkCodeClass: [NetworkCodeClass!]",
+        "scalar DateTime",
+        "scalar JSON",
+    ):
         assert name in sdl, name
 
 

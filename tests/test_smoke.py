@@ -6,7 +6,8 @@ from tests.conftest import Api
 
 async def test_ingest_then_read_nested(ingester: Api, viewer: Api) -> None:
     batch = [
-        e.flow(), e.integration("int-1"),
+        e.flow(),
+        e.integration("int-1"),
         e.run_started("run-1", "int-1", 10),
         e.step_finished("s1", "run-1", 1, 11, 12),
         e.step_finished("s2", "run-1", 2, 12, 13, status="FAILED", code=404),

@@ -35,6 +35,12 @@ async def create_key(db: Database, account_id: str, role: str, name: str | None 
     key = f"gw_{key_id}_{secrets.token_urlsafe(32)}"
     async with db.write() as conn:
         await store.ensure_account(conn, account_id)
-        await store.insert_key(conn, key_id=key_id, account_id=account_id,
-                               name=name or role.lower(), role=role, key_hash=hash_key(key))
+        await store.insert_key(
+            conn,
+            key_id=key_id,
+            account_id=account_id,
+            name=name or role.lower(),
+            role=role,
+            key_hash=hash_key(key),
+        )
     return key

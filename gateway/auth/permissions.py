@@ -7,7 +7,6 @@ from typing import Any
 from strawberry.permission import BasePermission
 
 
-
 class _Role(BasePermission):
     roles: frozenset[str] = frozenset()
     message = "This API key's role may not do this."
@@ -30,5 +29,3 @@ class CanAdmin(_Role):
 class CanIngest(_Role):
     roles = frozenset({"INGEST", "ADMIN"})
     message = "ingestEvents needs an ingest or admin key."
-
-

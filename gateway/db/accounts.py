@@ -30,7 +30,11 @@ async def insert_key(
 ) -> None:
     await conn.execute(
         t.api_keys.insert().values(
-            key_id=key_id, account_id=account_id, name=name, role=role, key_hash=key_hash,
+            key_id=key_id,
+            account_id=account_id,
+            name=name,
+            role=role,
+            key_hash=key_hash,
             created_at=datetime.now(UTC),
         )
     )
@@ -52,7 +56,8 @@ async def list_keys(conn: AsyncConnection, account_id: str | None) -> list[Any]:
 async def revoke_key(conn: AsyncConnection, key_id: str) -> bool:
     k = t.api_keys
     result = await conn.execute(
-        update(k).where(k.c.key_id == key_id, k.c.revoked_at.is_(None))
+        update(k)
+        .where(k.c.key_id == key_id, k.c.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
     return bool(result.rowcount)

@@ -50,7 +50,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def _lock_key(account_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(account_id.encode(), digest_size=8).digest(), "big", signed=True)
+    digest = hashlib.blake2b(account_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class Database:

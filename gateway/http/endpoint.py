@@ -21,8 +21,8 @@ from gateway.errors import GatewayError
 from gateway.http import negotiation
 from gateway.services import Services
 
-QUERY_ONLY = (OperationType.QUERY,)
-QUERY_AND_MUTATION = (OperationType.QUERY, OperationType.MUTATION)
+QUERY_ONLY: tuple[OperationType, ...] = (OperationType.QUERY,)
+QUERY_AND_MUTATION: tuple[OperationType, ...] = (OperationType.QUERY, OperationType.MUTATION)
 
 
 class RequestError(Exception):

@@ -49,19 +49,37 @@ def coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
     """The error as clients see it: with ``extensions.code``, masked if unexpected."""
     original = error.original_error
     if isinstance(original, GatewayError):
-        return GraphQLError(original.message, error.nodes, error.source, error.positions,
-                            error.path, None, {"code": original.code, **original.extensions})
+        return GraphQLError(
+            original.message,
+            error.nodes,
+            error.source,
+            error.positions,
+            error.path,
+            None,
+            {"code": original.code, **original.extensions},
+        )
     extensions = error.extensions or {}
     if extensions.get("code") in CODES:
         return error
     if original is None or isinstance(original, GraphQLError) or error.path is None:
         # Parse, validation and variable coercion failures: the client's input is wrong.
-        return GraphQLError(error.message, error.nodes, error.source, error.positions,
-                            error.path, None, {**extensions, "code": "BAD_USER_INPUT"})
+        return GraphQLError(
+            error.message,
+            error.nodes,
+            error.source,
+            error.positions,
+            error.path,
+            None,
+            {**extensions, "code": "BAD_USER_INPUT"},
+        )
     log.error("request %s failed", request_id, exc_info=original)
     return GraphQLError(
         f"Internal error; quote request id {request_id} when reporting it.",
-        error.nodes, error.source, error.positions, error.path, None,
+        error.nodes,
+        error.source,
+        error.positions,
+        error.path,
+        None,
         {"code": "INTERNAL", "requestId": request_id},
     )
 
@@ -69,20 +87,24 @@ def coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
 class OperationGuard(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         query = self.execution_context.query
-        if query and self.execution_context.graphql_document is None:
-            if count_tokens_exceeds(query, LIMITS.max_tokens):
-                raise GraphQLError(
-                    f"The document has more than {LIMITS.max_tokens} tokens.",
-                    extensions={"code": "QUERY_TOO_COMPLEX"},
-                )
+        if (
+            query
+            and self.execution_context.graphql_document is None
+            and count_tokens_exceeds(query, LIMITS.max_tokens)
+        ):
+            raise GraphQLError(
+                f"The document has more than {LIMITS.max_tokens} tokens.",
+                extensions={"code": "QUERY_TOO_COMPLEX"},
+            )
         yield
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
         errors = _validate(ctx)
-        if not errors:
-            errors = check_operation(ctx.schema._schema, ctx.graphql_document,
-                                     ctx.operation_name, ctx.variables, LIMITS)
+        if not errors and ctx.graphql_document is not None:
+            errors = check_operation(
+                ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables, LIMITS
+            )
         ctx.pre_execution_errors = errors
         yield
 
@@ -93,5 +115,3 @@ class OperationGuard(SchemaExtension):
             return
         request_id = getattr(self.execution_context.context, "request_id", None)
         result.errors = [coded(e, request_id) for e in result.errors]
-
-

@@ -347,7 +347,7 @@ def _plan_integration(
         creds=Credentials.random(rng, company),
         created_ms=now_ms - int(rng.uniform(8, 28) * DAY),
         rate=rng.uniform(*flow.rate),
-        fail_rate=rng.choice((0.06, 0.1, 0.12, 0.14, 0.3)),
+        fail_rate=rng.choice((0.05, 0.08, 0.12, 0.14, 0.25)),
     )
     week_ago = now_ms - 7 * DAY
     recent = now_ms - 10 * MINUTE

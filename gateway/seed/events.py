@@ -1422,30 +1422,54 @@ def _auth_headers(app: str, creds: Credentials) -> list[tuple[str, str]]:
 
 
 _GOOGLE_ERRORS = {
-    400: ("INVALID_ARGUMENT", "badRequest", "Invalid value at 'data.values[3]' (type.googleapis.com/google.protobuf.ListValue)"),
-    401: ("UNAUTHENTICATED", "authError", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential."),
+    400: (
+        "INVALID_ARGUMENT",
+        "badRequest",
+        "Invalid value at 'data.values[3]' (type.googleapis.com/google.protobuf.ListValue)",
+    ),
+    401: (
+        "UNAUTHENTICATED",
+        "authError",
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, "
+        "login cookie or other valid authentication credential.",
+    ),
     403: ("PERMISSION_DENIED", "forbidden", "The caller does not have permission"),
     404: ("NOT_FOUND", "notFound", "Requested entity was not found."),
     422: ("FAILED_PRECONDITION", "failedPrecondition", "Precondition check failed."),
-    429: ("RESOURCE_EXHAUSTED", "rateLimitExceeded", "Quota exceeded for quota metric 'Write requests' and limit 'Write requests per minute per user'."),
+    429: (
+        "RESOURCE_EXHAUSTED",
+        "rateLimitExceeded",
+        "Quota exceeded for quota metric 'Write requests' and limit "
+        "'Write requests per minute per user'.",
+    ),
     500: ("INTERNAL", "backendError", "Internal error encountered."),
     503: ("UNAVAILABLE", "backendError", "The service is currently unavailable."),
-}  # fmt: skip
+}
 _SLACK_ERRORS = {
     400: "invalid_arguments", 401: "invalid_auth", 403: "missing_scope",
     404: "channel_not_found", 422: "invalid_blocks", 429: "ratelimited",
     500: "internal_error", 503: "service_unavailable",
 }  # fmt: skip
 _HUBSPOT_ERRORS = {
-    400: ("VALIDATION_ERROR", "Invalid input JSON on line 1, column 54: Cannot build PublicObjectSearchRequest"),
-    401: ("INVALID_AUTHENTICATION", "Authentication credentials not found. This API supports OAuth 2.0 authentication."),
+    400: (
+        "VALIDATION_ERROR",
+        "Invalid input JSON on line 1, column 54: Cannot build PublicObjectSearchRequest",
+    ),
+    401: (
+        "INVALID_AUTHENTICATION",
+        "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
+    ),
     403: ("MISSING_SCOPES", "This app hasn't been granted all required scopes to make this call."),
     404: ("OBJECT_NOT_FOUND", "resource not found"),
-    422: ("VALIDATION_ERROR", "Property values were not valid: [{\"isValid\":false,\"message\":\"Email address is invalid\",\"error\":\"INVALID_EMAIL\",\"name\":\"email\"}]"),
+    422: (
+        "VALIDATION_ERROR",
+        'Property values were not valid: [{"isValid":false,"message":"Email address is invalid",'
+        '"error":"INVALID_EMAIL","name":"email"}]',
+    ),
     429: ("RATE_LIMITS", "You have reached your ten_secondly_rolling limit."),
     500: ("INTERNAL_ERROR", "internal error"),
     503: ("SERVICE_UNAVAILABLE", "The service is temporarily unavailable"),
-}  # fmt: skip
+}
 _SALESFORCE_ERRORS = {
     400: ("MALFORMED_QUERY", "unexpected token: 'LIKE'"),
     401: ("INVALID_SESSION_ID", "Session expired or invalid"),
@@ -1453,29 +1477,58 @@ _SALESFORCE_ERRORS = {
     404: ("NOT_FOUND", "The requested resource does not exist"),
     422: ("FIELD_CUSTOM_VALIDATION_EXCEPTION", "Mailing country must be an ISO 3166 code"),
     429: ("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
-    500: ("UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId if you contact support: 1874301842-77411 (-1208435912)"),
+    500: (
+        "UNKNOWN_EXCEPTION",
+        "An unexpected error occurred. Please include this ErrorId if you contact support: "
+        "1874301842-77411 (-1208435912)",
+    ),
     503: ("SERVER_UNAVAILABLE", "Server temporarily unavailable, please try again later."),
-}  # fmt: skip
+}
 _STRIPE_ERRORS = {
     400: ("invalid_request_error", "parameter_missing", "Missing required param: id."),
-    401: ("invalid_request_error", None, "Invalid API Key provided: sk_live_********************{last4}"),
-    403: ("invalid_request_error", "secret_key_required", "The provided key does not have the required permissions for this endpoint."),
+    401: (
+        "invalid_request_error",
+        None,
+        "Invalid API Key provided: sk_live_********************{last4}",
+    ),
+    403: (
+        "invalid_request_error",
+        "secret_key_required",
+        "The provided key does not have the required permissions for this endpoint.",
+    ),
     404: ("invalid_request_error", "resource_missing", "No such charge: '{charge}'"),
     422: ("invalid_request_error", "parameter_invalid_integer", "Invalid integer: limit=abc"),
-    429: ("invalid_request_error", "rate_limit", "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests."),
+    429: (
+        "invalid_request_error",
+        "rate_limit",
+        "Too many requests hit the API too quickly. "
+        "We recommend an exponential backoff of your requests.",
+    ),
     500: ("api_error", None, "An unknown error occurred"),
     503: ("api_error", None, "Stripe is temporarily unavailable. Please retry."),
-}  # fmt: skip
-_JIRA_ERRORS = {
-    400: ({"customfield_10020": "Field 'customfield_10020' cannot be set. It is not on the appropriate screen, or unknown."}, []),
+}
+_JIRA_ERRORS: dict[int, tuple[dict[str, str], list[str]]] = {
+    400: (
+        {
+            "customfield_10020": "Field 'customfield_10020' cannot be set. "
+            "It is not on the appropriate screen, or unknown."
+        },
+        [],
+    ),
     401: ({}, ["You are not authorized to perform this operation. Please log in."]),
     403: ({}, ["You do not have permission to create issues in this project."]),
     404: ({}, ["Project does not exist or you do not have permission to view it."]),
-    422: ({"summary": "You must specify a summary of the issue.", "priority": "Specify a valid priority"}, []),
+    422: (
+        {
+            "summary": "You must specify a summary of the issue.",
+            "priority": "Specify a valid priority",
+        },
+        [],
+    ),
     429: ({}, ["Rate limit exceeded."]),
     500: ({}, ["Internal server error"]),
     503: ({}, ["Service Unavailable"]),
-}  # fmt: skip
+}
 _REASONS = {
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",

@@ -11,10 +11,9 @@ from typing import Any
 from gateway.auth.keys import Principal, create_key
 from gateway.config import Settings
 from gateway.context import make_context
-from gateway.db import accounts
+from gateway.db import accounts, reads
 from gateway.db.pages import Window
 from gateway.db.queries import FlowQuery
-from gateway.db import reads
 from gateway.seed.events import batched
 from gateway.services import Services
 
@@ -40,8 +39,10 @@ class Progress:
         width = 30
         filled = int(width * self.done / max(self.total, 1))
         rate = self.done / max(time.monotonic() - self.started, 1e-9)
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
-                         f"{self.done}/{self.total} events, {rate:,.0f}/s")
+        sys.stderr.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
+            f"{self.done}/{self.total} events, {rate:,.0f}/s"
+        )
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -49,8 +50,9 @@ class Progress:
             sys.stderr.write("\n")
 
 
-async def ingest_all(services: Services, account_id: str, events: Iterable[dict[str, Any]],
-                     progress: Progress) -> dict[str, int]:
+async def ingest_all(
+    services: Services, account_id: str, events: Iterable[dict[str, Any]], progress: Progress
+) -> dict[str, int]:
     from gateway.schema import schema
 
     principal = Principal(account_id, "INGEST", "seed", "seed")
@@ -60,6 +62,7 @@ async def ingest_all(services: Services, account_id: str, events: Iterable[dict[
         result = await schema.execute(MUTATION, {"events": batch}, context_value=ctx)
         if result.errors:
             raise RuntimeError(f"seeding failed: {result.errors[0].message}")
+        assert result.data is not None
         answer = result.data["ingestEvents"]
         totals["accepted"] += answer["accepted"]
         totals["duplicates"] += answer["duplicates"]
@@ -72,7 +75,6 @@ async def ingest_all(services: Services, account_id: str, events: Iterable[dict[
     return totals
 
 
-
 async def seed_demo(settings: Settings, account_id: str = "demo", *, progress: bool = True) -> None:
     from gateway.seed.demo import demo_events
 
@@ -81,22 +83,28 @@ async def seed_demo(settings: Settings, account_id: str = "demo", *, progress: b
         async with services.db.write() as conn:
             await accounts.ensure_account(conn, account_id, "Demo Software Inc.")
         events = demo_events(datetime.now(UTC))
-        await ingest_all(services, account_id, events,
-                         Progress(len(events), progress, f"seeding {account_id}"))
+        await ingest_all(
+            services, account_id, events, Progress(len(events), progress, f"seeding {account_id}")
+        )
     finally:
         await services.close()
 
 
-async def seed_synthetic(settings: Settings, account_id: str, runs: int, *,
-                         progress: bool = True) -> None:
+async def seed_synthetic(
+    settings: Settings, account_id: str, runs: int, *, progress: bool = True
+) -> None:
     from gateway.seed.synthetic import synthetic_event_count, synthetic_events
 
     services = Services.from_settings(settings)
     try:
         async with services.db.write() as conn:
             await accounts.ensure_account(conn, account_id)
-        await ingest_all(services, account_id, synthetic_events(runs),
-                         Progress(synthetic_event_count(runs), progress, f"seeding {account_id}"))
+        await ingest_all(
+            services,
+            account_id,
+            synthetic_events(runs),
+            Progress(synthetic_event_count(runs), progress, f"seeding {account_id}"),
+        )
     finally:
         await services.close()
 
@@ -116,5 +124,3 @@ async def ensure_demo(settings: Settings) -> str:
         return await create_key(services.db, "demo", "admin", "demo admin")
     finally:
         await services.close()
-
-

@@ -24,6 +24,7 @@ import math
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway.seed.events import (
     ACTIONS,
@@ -169,7 +170,7 @@ def synthetic_events(
         )
 
     for j in range(integrations):
-        _company, domain = COMPANIES[j % len(COMPANIES)]
+        domain = COMPANIES[j % len(COMPANIES)][1]
         user_id = f"user{j}@{domain}" if j % 2 else f"usr_{j:07d}"
         yield integration_created(
             f"{p}-int-{j:07d}:created",
@@ -205,7 +206,7 @@ def synthetic_events(
         for pos, action in enumerate(steps, 1):
             app = APPS[action.app]
             step_id = f"{run_id}-s{pos}"
-            common = {
+            common: dict[str, Any] = {
                 "step_id": step_id,
                 "run_id": run_id,
                 "position": pos,

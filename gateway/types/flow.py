@@ -47,7 +47,8 @@ class FlowStats:
     @strawberry.field(description="Per hour, oldest first, ending with the current hour.")
     async def timeline(self, info: strawberry.Info, hours: int = 24) -> list[StatsBucket]:
         buckets = await stats.timeline(info.context, self._flow_id, hours)
-        return [StatsBucket(hour=h, runs=r, failed_runs=f, tasks=t) for h, r, f, t in buckets]
+        return [StatsBucket(hour=DateTime(h), runs=r, failed_runs=f, tasks=t)
+                for h, r, f, t in buckets]
 
 
 @strawberry.type(description="An integration template the account built.")

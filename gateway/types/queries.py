@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
+from strawberry.permission import BasePermission
 
 from gateway.auth.permissions import CanRead
 from gateway.errors import NotFound
@@ -17,7 +18,7 @@ from gateway.types.node import Node
 from gateway.types.run import Run, RunConnection
 from gateway.types.step import Step
 
-READ = [CanRead]
+READ: list[type[BasePermission]] = [CanRead]
 
 
 @strawberry.type
@@ -73,5 +74,6 @@ class ListQueries:
         search: Annotated[str | None, strawberry.argument(description="The complete runId, or the trigger app's name.")] = None,
         filter: RunFilter | None = None, order_by: RunOrder | None = None,
     ) -> RunConnection:
-        return await lists.runs(info.context, "account", None, first, after, last, before,  # type: ignore[no-any-return]
-                                search, filter, order_by)
+        return await lists.runs(  # type: ignore[no-any-return]
+            info.context, "account", None, first, after, last, before, search, filter, order_by
+        )

@@ -61,8 +61,9 @@ def coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
     extensions = error.extensions or {}
     if extensions.get("code") in CODES:
         return error
-    if original is None or isinstance(original, GraphQLError) or error.path is None:
-        # Parse, validation and variable coercion failures: the client's input is wrong.
+    if original is None or isinstance(original, GraphQLError):
+        # Parse, validation and variable coercion failures (graphql-core wraps the scalar's
+        # own error in a GraphQLError): the client's input is wrong.
         return GraphQLError(
             error.message,
             error.nodes,

@@ -50,4 +50,14 @@ def response_media_type(accept: str | None) -> str | None:
 
 
 def wants_html(accept: str | None) -> bool:
-    return bool(accept) and "text/html" in (accept or "")
+    """Whether the client (a browser) prefers an HTML page to a JSON answer: ``text/html`` is
+    acceptable and not ranked below the JSON types (``*/*`` alone is not a request for HTML)."""
+    if not accept:
+        return False
+    html = json = 0.0
+    for media, q in _media_ranges(accept):
+        if media == "text/html":
+            html = max(html, q)
+        elif media in (GRAPHQL_RESPONSE, JSON):
+            json = max(json, q)
+    return html > 0 and html >= json

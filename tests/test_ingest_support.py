@@ -51,8 +51,9 @@ def to_event(item: dict[str, Any]) -> Event:
             data[_snake(name)] = parse_datetime(value)
         elif name == "payload":
             payload = _plain(value)
-            for obj, raw in zip(payload.get("objects") or [], value.get("objects") or [],
-                                strict=True):
+            for obj, raw in zip(
+                payload.get("objects") or [], value.get("objects") or [], strict=True
+            ):
                 obj["value"] = raw.get("value")  # JSON values keep their keys
             data["payload"] = payload
         else:
@@ -62,12 +63,17 @@ def to_event(item: dict[str, Any]) -> Event:
     return Event(_snake(kind), event_id, occurred_at, data)
 
 
-async def ingest_direct(services: Services, account_id: str,
-                        items: list[dict[str, Any]]) -> IngestOutcome:
+async def ingest_direct(
+    services: Services, account_id: str, items: list[dict[str, Any]]
+) -> IngestOutcome:
     """Ingest without HTTP or GraphQL: the service call the resolver makes."""
-    return await ingest(services.db, account_id, [to_event(i) for i in items],
-                        redactor=services.redactor,
-                        body_limit=services.settings.payload_body_limit_bytes)
+    return await ingest(
+        services.db,
+        account_id,
+        [to_event(i) for i in items],
+        redactor=services.redactor,
+        body_limit=services.settings.payload_body_limit_bytes,
+    )
 
 
 async def send(api: Api, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -76,14 +82,17 @@ async def send(api: Api, items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @asynccontextmanager
-async def client(app_and_services: tuple[Any, Services], account_id: str,
-                 role: str) -> AsyncIterator[Api]:
+async def client(
+    app_and_services: tuple[Any, Services], account_id: str, role: str
+) -> AsyncIterator[Api]:
     """A client of another account (or role) than the test's fixtures."""
     app, services = app_and_services
     key = await create_key(services.db, account_id, role)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://gateway.test",
-                                 headers={"Authorization": f"Bearer {key}"}) as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://gateway.test",
+        headers={"Authorization": f"Bearer {key}"},
+    ) as http:
         yield Api(http, account_id)
 
 
@@ -103,12 +112,24 @@ query State($runId: String!, $integrationId: String!, $flowId: String!) {
 """
 
 
-async def state(api: Api, run_id: str = "run-1", integration_id: str = "int-1",
-                flow_id: str = "flow-1") -> dict[str, Any]:
+async def state(
+    api: Api, run_id: str = "run-1", integration_id: str = "int-1", flow_id: str = "flow-1"
+) -> dict[str, Any]:
     """What the screens show of one run, its integration and flow (non-empty buckets only)."""
-    data = await api.data(STATE, {"runId": run_id, "integrationId": integration_id,
-                                  "flowId": flow_id})
+    data = await api.data(
+        STATE, {"runId": run_id, "integrationId": integration_id, "flowId": flow_id}
+    )
     stats = data["flow"]["stats"]
-    stats["timeline"] = [b for b in stats["timeline"]
-                         if b["runs"] or b["failedRuns"] or b["tasks"]]
+    stats["timeline"] = [b for b in stats["timeline"] if b["runs"] or b["failedRuns"] or b["tasks"]]
     return data
+
+
+def with_id(item: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """The event with another eventId."""
+    ((kind, fields),) = item.items()
+    return {kind: {**fields, "eventId": event_id}}
+
+
+def event_id(item: dict[str, Any]) -> str:
+    ((fields),) = item.values()
+    return str(fields["eventId"])

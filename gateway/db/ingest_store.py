@@ -53,7 +53,7 @@ async def load_by_key(
     keys = sorted(set(keys))
     if not keys:
         return {}
-    key_col = [c for c in table.primary_key.columns if c.name != "account_id"][0]
+    key_col = next(c for c in table.primary_key.columns if c.name != "account_id")
     rows = await conn.execute(
         select(table).where(table.c.account_id == account_id, key_col.in_(keys))
     )
@@ -90,8 +90,14 @@ async def add_flow_hours(
     conn: AsyncConnection, account_id: str, hours: dict[tuple[str, datetime], list[int]]
 ) -> None:
     rows = [
-        {"account_id": account_id, "flow_id": flow_id, "hour": hour,
-         "runs": runs, "failed_runs": failed, "tasks": tasks}
+        {
+            "account_id": account_id,
+            "flow_id": flow_id,
+            "hour": hour,
+            "runs": runs,
+            "failed_runs": failed,
+            "tasks": tasks,
+        }
         for (flow_id, hour), (runs, failed, tasks) in sorted(hours.items())
         if runs or failed or tasks
     ]
@@ -116,9 +122,7 @@ async def delete_early_finishes(
     run_ids = sorted(run_ids)
     if run_ids:
         e = t.early_run_finishes
-        await conn.execute(
-            delete(e).where(e.c.account_id == account_id, e.c.run_id.in_(run_ids))
-        )
+        await conn.execute(delete(e).where(e.c.account_id == account_id, e.c.run_id.in_(run_ids)))
 
 
 async def insert_receipts(
@@ -127,6 +131,8 @@ async def insert_receipts(
     if event_ids:
         await conn.execute(
             t.ingest_receipts.insert(),
-            [{"account_id": account_id, "event_id": e, "received_at": at}
-             for e in sorted(event_ids)],
+            [
+                {"account_id": account_id, "event_id": e, "received_at": at}
+                for e in sorted(event_ids)
+            ],
         )

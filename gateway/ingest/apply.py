@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from gateway.ingest.bodies import cap_body
+from gateway.ingest.bodies import cap_body, size_bytes, storable
 from gateway.ingest.events import Event, EventError
 from gateway.ingest.redaction import Redactor
 from gateway.ingest.state import BatchState, Row
@@ -161,8 +161,15 @@ class Applier:
         }
         self.state.touch("integrations", d["integration_id"])
         self.changes.append(
-            StatusChange("integration", d["integration_id"], None, status, event.occurred_at,
-                         flow_id=d["flow_id"], integration_id=d["integration_id"])
+            StatusChange(
+                "integration",
+                d["integration_id"],
+                None,
+                status,
+                event.occurred_at,
+                flow_id=d["flow_id"],
+                integration_id=d["integration_id"],
+            )
         )
 
     def integration_status_changed(self, event: Event) -> None:
@@ -181,9 +188,15 @@ class Applier:
         self.state.touch("integrations", d["integration_id"])
         if previous != d["status"]:
             self.changes.append(
-                StatusChange("integration", d["integration_id"], previous, d["status"],
-                             event.occurred_at, flow_id=integration["flow_id"],
-                             integration_id=d["integration_id"])
+                StatusChange(
+                    "integration",
+                    d["integration_id"],
+                    previous,
+                    d["status"],
+                    event.occurred_at,
+                    flow_id=integration["flow_id"],
+                    integration_id=d["integration_id"],
+                )
             )
 
     def _note_last_run(self, integration: Row, run: Row) -> None:
@@ -245,9 +258,16 @@ class Applier:
         self._add_tasks(run, run["tasks_consumed"])
         self.state.add_to_hour(run["flow_id"], run["start_time"], runs=1)
         self.changes.append(
-            StatusChange("run", d["run_id"], None, "RUNNING", event.occurred_at,
-                         flow_id=run["flow_id"], integration_id=run["integration_id"],
-                         run_id=d["run_id"])
+            StatusChange(
+                "run",
+                d["run_id"],
+                None,
+                "RUNNING",
+                event.occurred_at,
+                flow_id=run["flow_id"],
+                integration_id=run["integration_id"],
+                run_id=d["run_id"],
+            )
         )
         self._note_last_run(integration, run)
         early = self.state.early_finishes.get(d["run_id"])
@@ -286,9 +306,16 @@ class Applier:
         self._note_last_run(integration, run)
         if previous != status:
             self.changes.append(
-                StatusChange("run", run["run_id"], previous, status, at,
-                             flow_id=run["flow_id"], integration_id=run["integration_id"],
-                             run_id=run["run_id"])
+                StatusChange(
+                    "run",
+                    run["run_id"],
+                    previous,
+                    status,
+                    at,
+                    flow_id=run["flow_id"],
+                    integration_id=run["integration_id"],
+                    run_id=run["run_id"],
+                )
             )
 
     def _add_tasks(self, run: Row, delta: int) -> None:
@@ -392,10 +419,16 @@ class Applier:
         step = self.state.steps[step_id]
         run = self.state.runs.get(step["run_id"])
         self.changes.append(
-            StatusChange("step", step_id, previous, status, at,
-                         flow_id=run["flow_id"] if run else None,
-                         integration_id=run["integration_id"] if run else None,
-                         run_id=step["run_id"])
+            StatusChange(
+                "step",
+                step_id,
+                previous,
+                status,
+                at,
+                flow_id=run["flow_id"] if run else None,
+                integration_id=run["integration_id"] if run else None,
+                run_id=step["run_id"],
+            )
         )
 
     def _payload(self, step_id: str, payload: dict[str, Any]) -> Row:
@@ -407,10 +440,10 @@ class Applier:
             "account_id": self.state.account_id,
             "step_id": step_id,
             "request_method": request["method"],
-            "request_url": redact.url(request["url"]),
+            "request_url": storable(redact.url(request["url"])),
             "request_headers": _headers(redact, request.get("headers") or []),
             "request_body": req_body.text,
-            "request_size": _size(request.get("body")),
+            "request_size": size_bytes(request.get("body")),
             "request_truncated": req_body.truncated,
             "response_status": None,
             "response_headers": None,
@@ -418,7 +451,10 @@ class Applier:
             "response_size": None,
             "response_truncated": None,
             "objects": [
-                {"key": obj["key"], "value": redact.json_value(obj.get("value"))}
+                {
+                    "key": storable(obj["key"]),
+                    "value": _storable_json(redact.json_value(obj.get("value"))),
+                }
                 for obj in payload.get("objects") or []
             ],
         }
@@ -428,16 +464,24 @@ class Applier:
                 response_status=response["status_code"],
                 response_headers=_headers(redact, response.get("headers") or []),
                 response_body=resp_body.text,
-                response_size=_size(response.get("body")),
+                response_size=size_bytes(response.get("body")),
                 response_truncated=resp_body.truncated,
             )
         return row
 
 
-def _size(body: str | None) -> int:
-    return 0 if body is None else len(body.encode("utf-8"))
-
-
 def _headers(redactor: Redactor, headers: list[dict[str, str]]) -> list[list[str]]:
     pairs = redactor.headers([(h["name"], h["value"]) for h in headers])
-    return [[name, value] for name, value in pairs]
+    return [[storable(name), storable(value)] for name, value in pairs]
+
+
+def _storable_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {
+            storable(k) if isinstance(k, str) else k: _storable_json(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_storable_json(v) for v in value]
+    return value

@@ -19,6 +19,8 @@ KINDS = (
 )
 
 ENGINE_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
+# An HTTP method is a token (RFC 9110); the column holds 16 characters.
+HTTP_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,16}")
 _ID_FIELDS = ("app_id", "flow_id", "integration_id", "run_id", "step_id", "trigger_app_id")
 
 
@@ -46,8 +48,8 @@ def _printable(value: str, name: str, limit: int = 256) -> None:
 
 def check_event(event: Event) -> None:
     """Checks what the GraphQL input types cannot express. Raises EventError."""
-    if not 1 <= len(event.event_id) <= 256:
-        raise EventError("BAD_USER_INPUT", "eventId must be 1-256 characters.")
+    if not 1 <= len(event.event_id) <= 256 or not event.event_id.isprintable():
+        raise EventError("BAD_USER_INPUT", "eventId must be 1-256 printable characters.")
     data = event.data
     for name in _ID_FIELDS:
         value = data.get(name)
@@ -63,6 +65,14 @@ def check_event(event: Event) -> None:
     for name in ("name", "trigger_name"):
         if name in data:
             _printable(data[name], name)
+    for name, label in (("icon_url", "iconUrl"), ("docs_url", "docsUrl")):
+        if data.get(name):
+            _printable(data[name], label, 2048)
+    payload = data.get("payload")
+    if payload is not None and not HTTP_METHOD.fullmatch(payload["request"]["method"]):
+        raise EventError(
+            "BAD_USER_INPUT", "payload.request.method must be an HTTP method of 1-16 characters."
+        )
     if "position" in data and data["position"] < 1:
         raise EventError("BAD_USER_INPUT", f"position must be 1 or more, got {data['position']}.")
     code = data.get("network_code")

@@ -98,9 +98,7 @@ async def ingest(
     return outcome
 
 
-async def _load_state(
-    conn: AsyncConnection, account_id: str, events: list[Event]
-) -> BatchState:
+async def _load_state(conn: AsyncConnection, account_id: str, events: list[Event]) -> BatchState:
     ids: dict[str, set[str]] = {k: set() for k in ("app", "flow", "integration", "run", "step")}
     starting_runs: set[str] = set()
     for event in events:

@@ -35,8 +35,9 @@ class BatchState:
     def steps_of_run(self, run_id: str) -> list[Row]:
         return [step for step in self.steps.values() if step["run_id"] == run_id]
 
-    def add_to_hour(self, flow_id: str, start: datetime, runs: int = 0, failed: int = 0,
-                    tasks: int = 0) -> None:
+    def add_to_hour(
+        self, flow_id: str, start: datetime, runs: int = 0, failed: int = 0, tasks: int = 0
+    ) -> None:
         if not (runs or failed or tasks):
             return
         hour = start.replace(minute=0, second=0, microsecond=0)

@@ -36,7 +36,10 @@ async def ingest_events(ctx: Context, items: list[Any]) -> IngestOutcome:
         raise BadUserInput(f"A batch holds at most {MAX_BATCH} events, got {len(items)}.")
     services = ctx.services
     outcome = await ingest(
-        services.db, ctx.account_id, [to_event(item) for item in items],
-        redactor=services.redactor, body_limit=services.settings.payload_body_limit_bytes,
+        services.db,
+        ctx.account_id,
+        [to_event(item) for item in items],
+        redactor=services.redactor,
+        body_limit=services.settings.payload_body_limit_bytes,
     )
     return outcome

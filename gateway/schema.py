@@ -8,7 +8,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from gateway.http.guard import OperationGuard
 from gateway.types.flow import Flow
-from gateway.types.ingest import IngestMutations
+from gateway.types.ingest import IngestMutations, use_coerced_ingest_input
 from gateway.types.integration import Integration
 from gateway.types.queries import ListQueries, LookupQueries, NodeQueries
 from gateway.types.run import Run
@@ -27,13 +27,15 @@ class Mutation(IngestMutations):
 
 
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    built = strawberry.Schema(
         query=Query,
         mutation=Mutation,
         types=[Flow, Integration, Run, Step],
         extensions=[lambda: ParserCache(maxsize=512), OperationGuard],
         config=StrawberryConfig(auto_camel_case=True, scalar_map={DateTime: DATETIME_SCALAR}),
     )
+    use_coerced_ingest_input(built._schema)
+    return built
 
 
 schema = build_schema()

@@ -396,7 +396,9 @@ class Applier:
             "duration_ms": _duration(start, d["end_time"]),
             "status": d["status"],
             "network_code": d.get("network_code"),
-            "has_payload": d.get("payload") is not None,
+            # A repeated stepFinished without a payload keeps the one stored before.
+            "has_payload": d.get("payload") is not None
+            or (step is not None and step["has_payload"]),
             "tasks": 1 if d["status"] == "OK" else 0,
         }
         self.state.steps[d["step_id"]] = new_step

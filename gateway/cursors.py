@@ -10,10 +10,12 @@ from typing import Any
 import orjson
 
 from gateway.errors import BadUserInput
+from gateway.ids import is_engine_id
 
 VERSION = 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
+_INT64 = 2**63
 
 
 def _pack(value: Any) -> Any:
@@ -23,12 +25,20 @@ def _pack(value: Any) -> Any:
 
 
 def _unpack(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"t"} and isinstance(value["t"], int):
-        return _EPOCH + value["t"] * _MICRO
-    if value is None or isinstance(value, int | str):
+    if isinstance(value, dict) and set(value) == {"t"}:
+        micros = value["t"]
+        if isinstance(micros, int) and not isinstance(micros, bool):
+            return _EPOCH + micros * _MICRO  # OverflowError past year 9999
+        raise ValueError("bad time")
+    if isinstance(value, bool):
+        raise ValueError("bad sort value")
+    if isinstance(value, int):
+        if not -_INT64 <= value < _INT64:
+            raise ValueError("sort value out of range")
+        return value
+    if value is None or isinstance(value, str):
         return value
     raise ValueError("bad sort value")
-
 
 
 def encode_cursor(order: str, value: Any, key: str) -> str:
@@ -39,13 +49,15 @@ def encode_cursor(order: str, value: Any, key: str) -> str:
 def decode_cursor(cursor: str, order: str) -> tuple[Any, str]:
     """The (sort value, id) of a cursor made for ``order``; BAD_USER_INPUT otherwise."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        raw = base64.urlsafe_b64decode(cursor.encode("ascii") + b"=" * (-len(cursor) % 4))
         version, cursor_order, value, key = orjson.loads(raw)
-        if version != VERSION or not isinstance(key, str):
+        if type(version) is not int or version != VERSION:
             raise ValueError("bad version")
+        if not isinstance(key, str) or not is_engine_id(key):
+            raise ValueError("bad key")
         value = _unpack(value)
-    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
-        raise BadUserInput(f"{cursor!r} is not a valid cursor.") from None
+    except (binascii.Error, ValueError, TypeError, OverflowError, orjson.JSONDecodeError):
+        raise BadUserInput(f"{cursor[:200]!r} is not a valid cursor.") from None
     if cursor_order != order:
         raise BadUserInput(
             f"The cursor was made for the order {cursor_order}, not {order}: "

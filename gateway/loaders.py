@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
@@ -33,16 +33,11 @@ class Loaders:
         self.payload = self._by_id(reads.payloads_by_step)
         self.failed_step = self._by_id(reads.failed_step_by_run)
         self.status_counts = self._by_id(reads.integration_status_counts)
-        self.recent_hours = self._by_id(self._recent_hours)
         self.integration_page = DataLoader(self._integration_pages)
         self.run_page = DataLoader(self._run_pages)
         self.step_page = DataLoader(self._step_pages)
         self.count = DataLoader(self._counts)
-
-    @staticmethod
-    async def _recent_hours(conn: Any, account_id: str, flow_ids: Sequence[str]) -> dict[str, Any]:
-        since = reads.hour_floor(datetime.now(UTC)) - 23 * reads.HOUR
-        return await reads.flow_hours(conn, account_id, flow_ids, since)
+        self.hours = DataLoader(self._hours)
 
     def _by_id(
         self, fetch: Callable[[Any, str, Sequence[str]], Awaitable[dict[str, Any]]]
@@ -55,13 +50,14 @@ class Loaders:
         return DataLoader(batch)
 
     async def _grouped(
-        self, keys: list[tuple[Any, ...]],
+        self,
+        keys: list[tuple[Any, ...]],
         fetch: Callable[[Any, tuple[Any, ...], list[str]], Awaitable[dict[Any, Any]]],
     ) -> list[Any]:
         """Keys are (parent, *spec): one statement per distinct spec, usually one in all."""
         by_spec: dict[tuple[Any, ...], list[str]] = defaultdict(list)
-        for parent, *spec in keys:
-            by_spec[tuple(spec)].append(parent)
+        for key in keys:
+            by_spec[tuple(key[1:])].append(key[0])
         results: dict[tuple[Any, ...], Any] = {}
         async with self.db.read() as conn:
             for spec, parents in by_spec.items():
@@ -73,16 +69,16 @@ class Loaders:
     async def _integration_pages(self, keys: list[tuple[Any, ...]]) -> list[PageRows]:
         async def fetch(conn: Any, spec: tuple[Any, ...], parents: list[str]) -> dict[Any, Any]:
             query, order, window = spec
-            return await reads.integration_pages(conn, self.account_id, parents, query, order,
-                                                 window)
+            return await reads.integration_pages(
+                conn, self.account_id, parents, query, order, window
+            )
 
         return await self._grouped(keys, fetch)
 
     async def _run_pages(self, keys: list[tuple[Any, ...]]) -> list[PageRows]:
         async def fetch(conn: Any, spec: tuple[Any, ...], parents: list[str]) -> dict[Any, Any]:
             kind, query, order, window = spec
-            return await reads.run_pages(conn, self.account_id, kind, parents, query, order,
-                                         window)
+            return await reads.run_pages(conn, self.account_id, kind, parents, query, order, window)
 
         return await self._grouped(keys, fetch)
 
@@ -100,6 +96,13 @@ class Loaders:
 
         return await self._grouped(keys, fetch)
 
+    async def _hours(self, keys: list[tuple[Any, ...]]) -> list[list[Any]]:
+        async def fetch(conn: Any, spec: tuple[Any, ...], parents: list[str]) -> dict[Any, Any]:
+            (since,) = spec
+            return await reads.flow_hours(conn, self.account_id, parents, since)
+
+        return await self._grouped(keys, fetch)
+
     # typed front doors, so resolvers read plainly --------------------------------------
 
     def integrations_of_flow(
@@ -114,6 +117,10 @@ class Loaders:
 
     def steps_of_run(self, run_id: str, query: StepQuery, window: Window) -> Awaitable[PageRows]:
         return self.step_page.load((run_id, query, window))
+
+    def hours_of_flow(self, flow_id: str, since: datetime) -> Awaitable[list[Any]]:
+        """The flow's hourly buckets from ``since`` on, oldest first."""
+        return self.hours.load((flow_id, since))
 
     def count_of(self, what: str, parent_id: str | None, query: Any) -> Awaitable[int]:
         return self.count.load((parent_id, what, query))

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
-import orjson
 import pytest
 
 from gateway.cursors import VERSION, decode_cursor, encode_cursor
 from gateway.errors import BadUserInput
-from gateway.ids import decode_global_id, encode_global_id
+from gateway.ids import decode_global_id, encode_global_id, is_engine_id
 
 
 def _raw(payload: object) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(payload)).rstrip(b"=").decode()
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
 
 
 @pytest.mark.parametrize(
@@ -26,6 +26,8 @@ def _raw(payload: object) -> str:
         0,
         -5,
         2**53 + 1,
+        2**63 - 1,
+        -(2**63),
         None,
         "text:with/odd=chars",
     ],
@@ -45,7 +47,7 @@ def test_datetime_keeps_the_instant_and_comes_back_in_utc() -> None:
     assert key == "k"
 
 
-def test_id_with_colons_and_unicode() -> None:
+def test_id_with_colons_and_at_signs() -> None:
     cursor = encode_cursor("POSITION:ASC", 3, "a:b@c.d-e_f")
     assert decode_cursor(cursor, "POSITION:ASC") == (3, "a:b@c.d-e_f")
 
@@ -81,6 +83,17 @@ def test_wrong_order_is_bad_user_input() -> None:
         _raw([VERSION, "START_TIME:DESC", {"t": "x"}, "run-1"]),
         _raw([VERSION, "START_TIME:DESC", {"t": 1, "u": 2}, "run-1"]),
         _raw([VERSION, "START_TIME:DESC", [1], "run-1"]),
+        _raw([True, "START_TIME:DESC", 1, "run-1"]),  # a bool is no version
+        _raw([VERSION, "START_TIME:DESC", True, "run-1"]),  # nor a sort value
+        _raw([VERSION, "START_TIME:DESC", {"t": True}, "run-1"]),
+        _raw([VERSION, "START_TIME:DESC", {"t": 10**20}, "run-1"]),  # past year 9999
+        _raw([VERSION, "START_TIME:DESC", {"t": -(10**20)}, "run-1"]),
+        _raw([VERSION, "START_TIME:DESC", 2**63, "run-1"]),  # beyond 64 bits
+        _raw([VERSION, "START_TIME:DESC", -(2**63) - 1, "run-1"]),
+        _raw([VERSION, "START_TIME:DESC", 1, ""]),  # not an engine ID
+        _raw([VERSION, "START_TIME:DESC", 1, "run\u0000"]),
+        _raw([VERSION, "START_TIME:DESC", 1, "x" * 129]),
+        _raw([VERSION, "START_TIME:DESC", 1, "a b"]),
         _raw({"v": VERSION}),
         _raw("just a string"),
         base64.urlsafe_b64encode(b"\xff\xfe not json").decode(),
@@ -129,3 +142,21 @@ def test_global_id_is_unpadded_base64url_of_type_and_id() -> None:
 def test_undecodable_global_id_is_bad_user_input(gid: str) -> None:
     with pytest.raises(BadUserInput):
         decode_global_id(gid)
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("x", True),
+        ("run-1.a_b:c@d", True),
+        ("A" * 128, True),
+        ("", False),
+        ("A" * 129, False),
+        ("a b", False),
+        ("é", False),
+        ("a\x00", False),
+        ("a/b", False),
+    ],
+)
+def test_engine_ids(text: str, ok: bool) -> None:
+    assert is_engine_id(text) is ok

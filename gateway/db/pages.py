@@ -33,12 +33,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 @dataclass(frozen=True, slots=True)
 class Order:
-    """A sort order of one table: the name clients see, the column and the direction."""
+    """A sort order of one list: the name its cursors carry, the column and the direction.
+
+    ``kind`` is the type of the sort values ("datetime" or "int"), so a forged cursor can be
+    refused before it reaches SQL."""
 
     name: str
     column: str
     descending: bool
     nullable: bool = False
+    kind: str = "datetime"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +75,9 @@ def _keys(table: Table, id_column: str, order: Order, forward: bool) -> list[tup
     return keys
 
 
-def _beyond(keys: list[tuple[Any, bool]], order: Order, mark: tuple[Any, str]) -> ColumnElement[bool]:
+def _beyond(
+    keys: list[tuple[Any, bool]], order: Order, mark: tuple[Any, str]
+) -> ColumnElement[bool]:
     """Rows strictly past ``mark`` in the order given by ``keys``."""
     value, key_id = mark
     values: list[Any] = [1 if value is None else 0] if order.nullable else []
@@ -89,8 +95,12 @@ def _beyond(keys: list[tuple[Any, bool]], order: Order, mark: tuple[Any, str]) -
 
 
 def _page_statement(
-    table: Table, id_column: str, conditions: Sequence[ColumnElement[bool]], order: Order,
-    window: Window, columns: Sequence[Any],
+    table: Table,
+    id_column: str,
+    conditions: Sequence[ColumnElement[bool]],
+    order: Order,
+    window: Window,
+    columns: Sequence[Any],
 ) -> Select[Any]:
     where = list(conditions)
     if window.after is not None:
@@ -116,8 +126,12 @@ def _shape(rows: list[Any], window: Window) -> PageRows:
 
 
 async def fetch_page(
-    conn: AsyncConnection, table: Table, id_column: str,
-    conditions: Sequence[ColumnElement[bool]], order: Order, window: Window,
+    conn: AsyncConnection,
+    table: Table,
+    id_column: str,
+    conditions: Sequence[ColumnElement[bool]],
+    order: Order,
+    window: Window,
 ) -> PageRows:
     stmt = _page_statement(table, id_column, conditions, order, window, [table])
     rows = list(await conn.execute(stmt))
@@ -132,8 +146,13 @@ def _parents_source(conn: AsyncConnection, parent_ids: Sequence[str]) -> Any:
 
 
 async def fetch_pages(
-    conn: AsyncConnection, table: Table, id_column: str, parent_column: str,
-    parent_ids: Sequence[str], conditions: Sequence[ColumnElement[bool]], order: Order,
+    conn: AsyncConnection,
+    table: Table,
+    id_column: str,
+    parent_column: str,
+    parent_ids: Sequence[str],
+    conditions: Sequence[ColumnElement[bool]],
+    order: Order,
     window: Window,
 ) -> dict[str, PageRows]:
     """The same page of every parent, in one statement."""
@@ -177,7 +196,10 @@ def _nulls_apart(value: Any) -> tuple[bool, Any]:
 
 
 async def count_by_parent(
-    conn: AsyncConnection, table: Table, parent_column: str | None, parent_ids: Sequence[str],
+    conn: AsyncConnection,
+    table: Table,
+    parent_column: str | None,
+    parent_ids: Sequence[str],
     conditions: Sequence[ColumnElement[bool]],
 ) -> dict[str | None, int]:
     if parent_column is None:

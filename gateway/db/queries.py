@@ -8,13 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, or_, select
+from sqlalchemy import ColumnElement, Table, and_, false, or_, select
 
 from gateway.db import tables as t
 
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _storable(text: str) -> bool:
+    """No stored text holds a NUL (PostgreSQL refuses it, SQLite's LIKE stops at it): a search
+    for one matches nothing, and must not reach the database."""
+    return "\x00" not in text
 
 
 def _range(column: Any, after: datetime | None, before: datetime | None) -> list[Any]:
@@ -40,7 +46,9 @@ class FlowQuery:
         out: list[Any] = [account_scope(f, account_id)]
         if self.status is not None:
             out.append(f.c.status == self.status)
-        if self.name_contains:
+        if self.name_contains and not _storable(self.name_contains):
+            out.append(false())
+        elif self.name_contains:
             pattern = f"%{_like_escape(self.name_contains.casefold())}%"
             out.append(f.c.name_folded.like(pattern, escape="\\"))
         return out
@@ -59,10 +67,15 @@ class IntegrationQuery:
     def conditions(self, account_id: str) -> list[Any]:
         i = t.integrations
         out: list[Any] = [account_scope(i, account_id)]
-        if self.search:
+        if self.search and not _storable(self.search):
+            out.append(false())
+        elif self.search:
             out.append(
-                or_(i.c.integration_id == self.search, i.c.user_id == self.search,
-                    i.c.user_auth == self.search)
+                or_(
+                    i.c.integration_id == self.search,
+                    i.c.user_id == self.search,
+                    i.c.user_auth == self.search,
+                )
             )
         if self.statuses:
             out.append(i.c.status.in_(self.statuses))
@@ -86,7 +99,9 @@ class RunQuery:
     def conditions(self, account_id: str) -> list[Any]:
         r = t.runs
         out: list[Any] = [account_scope(r, account_id)]
-        if self.search:
+        if self.search and not _storable(self.search):
+            out.append(false())
+        elif self.search:
             a = t.apps
             apps_named = select(a.c.app_id).where(
                 a.c.account_id == account_id, a.c.name_folded == self.search.casefold()

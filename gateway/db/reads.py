@@ -18,21 +18,28 @@ from gateway.db.queries import FlowQuery, IntegrationQuery, RunQuery, StepQuery
 
 Row = Any
 
-FLOW_ORDER = Order("CREATED_AT:DESC", "created_at", descending=True)
-STEP_ORDER = Order("POSITION:ASC", "position", descending=False)
+# Order names carry the list: a cursor of one list is refused by another.
+FLOW_ORDER = Order("flows:CREATED_AT:DESC", "created_at", descending=True)
+STEP_ORDER = Order("steps:POSITION:ASC", "position", descending=False, kind="int")
 
 
 def integration_order(field: str, descending: bool) -> Order:
-    column, nullable = {"CREATED_AT": ("created_at", False),
-                        "LAST_RUN_START": ("last_run_start", True)}[field]
-    return Order(f"{field}:{'DESC' if descending else 'ASC'}", column, descending, nullable)
+    column, nullable = {
+        "CREATED_AT": ("created_at", False),
+        "LAST_RUN_START": ("last_run_start", True),
+    }[field]
+    name = f"integrations:{field}:{'DESC' if descending else 'ASC'}"
+    return Order(name, column, descending, nullable)
 
 
 def run_order(field: str, descending: bool) -> Order:
-    column, nullable = {"START_TIME": ("start_time", False), "DURATION": ("duration_ms", True)}[
-        field
-    ]
-    return Order(f"{field}:{'DESC' if descending else 'ASC'}", column, descending, nullable)
+    column, nullable, kind = {
+        "START_TIME": ("start_time", False, "datetime"),
+        "DURATION": ("duration_ms", True, "int"),
+    }[field]
+    return Order(
+        f"runs:{field}:{'DESC' if descending else 'ASC'}", column, descending, nullable, kind
+    )
 
 
 async def _by_keys(
@@ -67,8 +74,9 @@ async def steps_by_id(conn: AsyncConnection, account_id: str, ids: Sequence[str]
     s, r = t.steps, t.runs
     known_run = select(r.c.run_id).where(r.c.account_id == account_id, r.c.run_id == s.c.run_id)
     rows = await conn.execute(
-        select(s).where(s.c.account_id == account_id, s.c.step_id.in_(list(ids)),
-                        known_run.exists())
+        select(s).where(
+            s.c.account_id == account_id, s.c.step_id.in_(list(ids)), known_run.exists()
+        )
     )
     return {row.step_id: row for row in rows}
 
@@ -100,27 +108,53 @@ async def failed_step_by_run(
 async def flow_page(
     conn: AsyncConnection, account_id: str, query: FlowQuery, window: Window
 ) -> PageRows:
-    return await fetch_page(conn, t.flows, "flow_id", query.conditions(account_id), FLOW_ORDER,
-                            window)
+    return await fetch_page(
+        conn, t.flows, "flow_id", query.conditions(account_id), FLOW_ORDER, window
+    )
 
 
 async def integration_pages(
-    conn: AsyncConnection, account_id: str, flow_ids: Sequence[str], query: IntegrationQuery,
-    order: Order, window: Window,
+    conn: AsyncConnection,
+    account_id: str,
+    flow_ids: Sequence[str],
+    query: IntegrationQuery,
+    order: Order,
+    window: Window,
 ) -> dict[str, PageRows]:
-    return await fetch_pages(conn, t.integrations, "integration_id", "flow_id", flow_ids,
-                             query.conditions(account_id), order, window)
+    return await fetch_pages(
+        conn,
+        t.integrations,
+        "integration_id",
+        "flow_id",
+        flow_ids,
+        query.conditions(account_id),
+        order,
+        window,
+    )
 
 
 RUN_PARENTS = {"integration": "integration_id", "flow": "flow_id"}
 
 
 async def run_pages(
-    conn: AsyncConnection, account_id: str, parent: str, parent_ids: Sequence[str],
-    query: RunQuery, order: Order, window: Window,
+    conn: AsyncConnection,
+    account_id: str,
+    parent: str,
+    parent_ids: Sequence[str],
+    query: RunQuery,
+    order: Order,
+    window: Window,
 ) -> dict[str, PageRows]:
-    return await fetch_pages(conn, t.runs, "run_id", RUN_PARENTS[parent], parent_ids,
-                             query.conditions(account_id), order, window)
+    return await fetch_pages(
+        conn,
+        t.runs,
+        "run_id",
+        RUN_PARENTS[parent],
+        parent_ids,
+        query.conditions(account_id),
+        order,
+        window,
+    )
 
 
 async def account_run_page(
@@ -130,11 +164,22 @@ async def account_run_page(
 
 
 async def step_pages(
-    conn: AsyncConnection, account_id: str, run_ids: Sequence[str], query: StepQuery,
+    conn: AsyncConnection,
+    account_id: str,
+    run_ids: Sequence[str],
+    query: StepQuery,
     window: Window,
 ) -> dict[str, PageRows]:
-    return await fetch_pages(conn, t.steps, "step_id", "run_id", run_ids,
-                             query.conditions(account_id), STEP_ORDER, window)
+    return await fetch_pages(
+        conn,
+        t.steps,
+        "step_id",
+        "run_id",
+        run_ids,
+        query.conditions(account_id),
+        STEP_ORDER,
+        window,
+    )
 
 
 COUNTED: dict[str, tuple[Table, str | None]] = {
@@ -148,7 +193,10 @@ COUNTED: dict[str, tuple[Table, str | None]] = {
 
 
 async def counts(
-    conn: AsyncConnection, account_id: str, what: str, parent_ids: Sequence[str],
+    conn: AsyncConnection,
+    account_id: str,
+    what: str,
+    parent_ids: Sequence[str],
     query: FlowQuery | IntegrationQuery | RunQuery | StepQuery,
 ) -> dict[str | None, int]:
     table, parent = COUNTED[what]

@@ -12,16 +12,28 @@ from gateway.resolvers.paging import window
 
 def _order(kind: str, order_by: Any) -> Any:
     if kind == "integration":
-        field, desc = ("CREATED_AT", True) if order_by is None else (
-            order_by.field.value, order_by.direction.value == "DESC")
+        field, desc = (
+            ("CREATED_AT", True)
+            if order_by is None
+            else (order_by.field.value, order_by.direction.value == "DESC")
+        )
         return reads.integration_order(field, desc)
-    field, desc = ("START_TIME", True) if order_by is None else (
-        order_by.field.value, order_by.direction.value == "DESC")
+    field, desc = (
+        ("START_TIME", True)
+        if order_by is None
+        else (order_by.field.value, order_by.direction.value == "DESC")
+    )
     return reads.run_order(field, desc)
 
 
-async def flows(ctx: Context, first: int | None, after: str | None, last: int | None,
-                before: str | None, filter: Any) -> Any:
+async def flows(
+    ctx: Context,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    filter: Any,
+) -> Any:
     from gateway.types.flow import Flow, FlowConnection
     from gateway.types.node import make_connection
 
@@ -29,13 +41,26 @@ async def flows(ctx: Context, first: int | None, after: str | None, last: int | 
     win = window(reads.FLOW_ORDER, first, after, last, before)
     async with ctx.services.db.read() as conn:
         page = await reads.flow_page(conn, ctx.account_id, query, win)
-    return make_connection(FlowConnection, page, reads.FLOW_ORDER, "flow_id", Flow.from_row,
-                           lambda: ctx.loaders.count_of("flows", None, query))
+    return make_connection(
+        FlowConnection,
+        page,
+        reads.FLOW_ORDER,
+        "flow_id",
+        Flow.from_row,
+        lambda: ctx.loaders.count_of("flows", None, query),
+    )
 
 
 async def integrations_of_flow(
-    ctx: Context, flow_id: str, first: int | None, after: str | None, last: int | None,
-    before: str | None, search: str | None, filter: Any, order_by: Any,
+    ctx: Context,
+    flow_id: str,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    search: str | None,
+    filter: Any,
+    order_by: Any,
 ) -> Any:
     from gateway.types.integration import Integration, IntegrationConnection
     from gateway.types.node import make_connection
@@ -45,13 +70,27 @@ async def integrations_of_flow(
     win = window(order, first, after, last, before)
     page = await ctx.loaders.integrations_of_flow(flow_id, query, order, win)
     build = Integration.builder(ctx)
-    return make_connection(IntegrationConnection, page, order, "integration_id", build,
-                           lambda: ctx.loaders.count_of("integrations:flow", flow_id, query))
+    return make_connection(
+        IntegrationConnection,
+        page,
+        order,
+        "integration_id",
+        build,
+        lambda: ctx.loaders.count_of("integrations:flow", flow_id, query),
+    )
 
 
 async def runs(
-    ctx: Context, parent: str, parent_id: str | None, first: int | None, after: str | None,
-    last: int | None, before: str | None, search: str | None, filter: Any, order_by: Any,
+    ctx: Context,
+    parent: str,
+    parent_id: str | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    search: str | None,
+    filter: Any,
+    order_by: Any,
 ) -> Any:
     """Runs of an integration, of a flow, or (parent "account") of the whole account."""
     from gateway.types.node import make_connection
@@ -65,17 +104,30 @@ async def runs(
             page = await reads.account_run_page(conn, ctx.account_id, query, order, win)
     else:
         page = await ctx.loaders.runs_of(parent, parent_id, query, order, win)
-    return make_connection(RunConnection, page, order, "run_id", Run.builder(ctx),
-                           lambda: ctx.loaders.count_of(f"runs:{parent}", parent_id, query))
+    return make_connection(
+        RunConnection,
+        page,
+        order,
+        "run_id",
+        Run.builder(ctx),
+        lambda: ctx.loaders.count_of(f"runs:{parent}", parent_id, query),
+    )
 
 
-async def steps_of_run(ctx: Context, run_id: str, first: int | None, after: str | None,
-                       filter: Any) -> Any:
+async def steps_of_run(
+    ctx: Context, run_id: str, first: int | None, after: str | None, filter: Any
+) -> Any:
     from gateway.types.node import make_connection
     from gateway.types.step import Step, StepConnection
 
     query = filters.step_query(filter)
     win = window(reads.STEP_ORDER, first, after)
     page = await ctx.loaders.steps_of_run(run_id, query, win)
-    return make_connection(StepConnection, page, reads.STEP_ORDER, "step_id", Step.from_row,
-                           lambda: ctx.loaders.count_of("steps:run", run_id, query))
+    return make_connection(
+        StepConnection,
+        page,
+        reads.STEP_ORDER,
+        "step_id",
+        Step.from_row,
+        lambda: ctx.loaders.count_of("steps:run", run_id, query),
+    )

@@ -8,7 +8,7 @@ from typing import Any
 from gateway.context import Context
 from gateway.db import accounts
 from gateway.errors import BadUserInput
-from gateway.ids import decode_global_id
+from gateway.ids import decode_global_id, is_engine_id
 
 
 def _builders(ctx: Context) -> dict[str, tuple[Any, Any]]:
@@ -28,6 +28,8 @@ def _builders(ctx: Context) -> dict[str, tuple[Any, Any]]:
 
 async def by_engine_id(ctx: Context, type_name: str, engine_id: str) -> Any:
     loader, build = _builders(ctx)[type_name]
+    if not is_engine_id(engine_id):
+        return None  # no such ID can exist
     row = await loader.load(engine_id)
     return None if row is None else build(row)
 

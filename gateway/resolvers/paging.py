@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from gateway.cursors import decode_cursor
 from gateway.db.pages import Order, Window
 from gateway.errors import BadUserInput
@@ -11,7 +14,10 @@ MAX_PAGE = 100
 
 
 def window(
-    order: Order, first: int | None = None, after: str | None = None, last: int | None = None,
+    order: Order,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
     before: str | None = None,
 ) -> Window:
     if first is not None and last is not None:
@@ -19,8 +25,24 @@ def window(
     for name, value in (("first", first), ("last", last)):
         if value is not None and not 1 <= value <= MAX_PAGE:
             raise BadUserInput(f'"{name}" must be between 1 and {MAX_PAGE}, got {value}.')
-    after_mark = decode_cursor(after, order.name) if after else None
-    before_mark = decode_cursor(before, order.name) if before else None
+    after_mark = _mark(order, after)
+    before_mark = _mark(order, before)
     if last is not None or (first is None and before is not None and after is None):
         return Window(last or DEFAULT_PAGE, forward=False, after=after_mark, before=before_mark)
     return Window(first or DEFAULT_PAGE, forward=True, after=after_mark, before=before_mark)
+
+
+def _mark(order: Order, cursor: str | None) -> tuple[Any, str] | None:
+    """The (sort value, id) of a cursor of ``order``, its value of the order's type."""
+    if not cursor:
+        return None
+    value, key = decode_cursor(cursor, order.name)
+    if value is None:
+        valid = order.nullable
+    elif order.kind == "datetime":
+        valid = isinstance(value, datetime)
+    else:
+        valid = isinstance(value, int) and not isinstance(value, bool)
+    if not valid:
+        raise BadUserInput(f"{cursor[:200]!r} is not a valid cursor.")
+    return value, key

@@ -27,7 +27,8 @@ def _window_start(hours: int) -> datetime:
 
 async def summary(ctx: Context, flow_id: str) -> FlowSummary:
     counts = await ctx.loaders.status_counts.load(flow_id)
-    recent = await ctx.loaders.recent_hours.load(flow_id)
+    # the same statement as timeline(hours: 24), when both are asked
+    recent = await ctx.loaders.hours_of_flow(flow_id, _window_start(24))
     status_counts = sorted((s, c) for s, c in counts.items() if not s.startswith("_"))
     return FlowSummary(
         integration_count=sum(c for _, c in status_counts),
@@ -42,8 +43,7 @@ async def timeline(ctx: Context, flow_id: str, hours: int) -> list[tuple[datetim
     if not 1 <= hours <= MAX_TIMELINE_HOURS:
         raise BadUserInput(f'"hours" must be between 1 and {MAX_TIMELINE_HOURS}, got {hours}.')
     start = _window_start(hours)
-    async with ctx.services.db.read() as conn:
-        rows = (await reads.flow_hours(conn, ctx.account_id, [flow_id], start))[flow_id]
+    rows = await ctx.loaders.hours_of_flow(flow_id, start)  # every flow's in one statement
     by_hour = {row.hour: row for row in rows}
     out = []
     for i in range(hours):
@@ -51,5 +51,3 @@ async def timeline(ctx: Context, flow_id: str, hours: int) -> list[tuple[datetim
         row = by_hour.get(hour)
         out.append((hour, row.runs, row.failed_runs, row.tasks) if row else (hour, 0, 0, 0))
     return out
-
-

@@ -33,7 +33,6 @@ import secrets
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -400,7 +399,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     s = sorted(values)
-    k = min(len(s) - 1, max(0, int(round(q / 100 * len(s) + 0.5)) - 1))
+    k = min(len(s) - 1, max(0, round(q / 100 * len(s) + 0.5) - 1))
     return s[k]
 
 
@@ -434,10 +433,10 @@ async def probe_sql(url: str, scenarios: list[Scenario], explain: bool) -> SqlPr
     started: dict[int, float] = {}
     recording = False
 
-    def before(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+    def before(conn, cursor, statement, parameters, context, executemany):
         started[id(cursor)] = time.perf_counter()
 
-    def after(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+    def after(conn, cursor, statement, parameters, context, executemany):
         elapsed = time.perf_counter() - started.pop(id(cursor), time.perf_counter())
         if recording:
             if statement.strip().split(None, 1)[0].upper() in _TX_CONTROL:

@@ -10,9 +10,11 @@ class Account:
     account_id: str
     name: str
     auto_pause_after_failures: int = strawberry.field(
-        description="Consecutive failed runs that pause an integration; 0 = off.")
-    retention_days: int = strawberry.field(description="Runs older than this are purged; 0 = "
-                                           "kept forever.")
+        description="Consecutive failed runs that pause an integration; 0 = off."
+    )
+    retention_days: int = strawberry.field(
+        description="Runs older than this are purged; 0 = kept forever."
+    )
 
     @classmethod
     def from_row(cls, row: Any, default_retention: int) -> Account:

@@ -14,5 +14,4 @@ class App:
 
     @classmethod
     def from_row(cls, row: Any) -> App:
-        return cls(app_id=row.app_id, name=row.name, icon_url=row.icon_url,
-                   docs_url=row.docs_url)
+        return cls(app_id=row.app_id, name=row.name, icon_url=row.icon_url, docs_url=row.docs_url)

@@ -19,8 +19,9 @@ from gateway.types.enums import (
 from gateway.types.scalars import DateTime
 
 
-@strawberry.input(description="Values within a field are OR'd, fields are AND'd; ranges are "
-                  "[after, before).")
+@strawberry.input(
+    description="Values within a field are OR'd, fields are AND'd; ranges are [after, before)."
+)
 class IntegrationFilter:
     status: list[IntegrationStatus] | None = None
     last_run_status: list[LastRunStatus] | None = None
@@ -49,7 +50,8 @@ class StepFilter:
 class FlowFilter:
     status: FlowStatus | None = None
     name_contains: str | None = strawberry.field(
-        default=None, description="Case-insensitive part of the name.")
+        default=None, description="Case-insensitive part of the name."
+    )
 
 
 @strawberry.input

@@ -47,8 +47,9 @@ class FlowStats:
     @strawberry.field(description="Per hour, oldest first, ending with the current hour.")
     async def timeline(self, info: strawberry.Info, hours: int = 24) -> list[StatsBucket]:
         buckets = await stats.timeline(info.context, self._flow_id, hours)
-        return [StatsBucket(hour=DateTime(h), runs=r, failed_runs=f, tasks=t)
-                for h, r, f, t in buckets]
+        return [
+            StatsBucket(hour=DateTime(h), runs=r, failed_runs=f, tasks=t) for h, r, f, t in buckets
+        ]
 
 
 @strawberry.type(description="An integration template the account built.")
@@ -61,17 +62,24 @@ class Flow(Node):
 
     @classmethod
     def from_row(cls, row: Any) -> Flow:
-        return cls(id=strawberry.ID(encode_global_id("Flow", row.flow_id)), flow_id=row.flow_id,
-                   name=row.name, status=FlowStatus(row.status), created_at=row.created_at,
-                   _tasks=row.tasks_consumed)
+        return cls(
+            id=strawberry.ID(encode_global_id("Flow", row.flow_id)),
+            flow_id=row.flow_id,
+            name=row.name,
+            status=FlowStatus(row.status),
+            created_at=row.created_at,
+            _tasks=row.tasks_consumed,
+        )
 
     @strawberry.field
     async def stats(self, info: strawberry.Info) -> FlowStats:
         summary = await stats.summary(info.context, self.flow_id)
         return FlowStats(
             integration_count=summary.integration_count,
-            status_counts=[IntegrationStatusCount(status=IntegrationStatus(s), count=c)
-                           for s, c in summary.status_counts],
+            status_counts=[
+                IntegrationStatusCount(status=IntegrationStatus(s), count=c)
+                for s, c in summary.status_counts
+            ],
             failing_count=summary.failing_count,
             runs_last_24h=summary.runs_last_24h,
             failed_runs_last_24h=summary.failed_runs_last_24h,
@@ -81,25 +89,41 @@ class Flow(Node):
 
     @strawberry.field(description="Newest first unless orderBy says otherwise.")
     async def integrations(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None,
-        last: int | None = None, before: str | None = None,
-        search: Annotated[str | None, strawberry.argument(description="The complete integrationId, userId or userAuth.")] = None,
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(description="The complete integrationId, userId or userAuth."),
+        ] = None,
         filter: Annotated[IntegrationFilter, strawberry.lazy(_FILTERS)] | None = None,
         order_by: Annotated[IntegrationOrder, strawberry.lazy(_FILTERS)] | None = None,
     ) -> Annotated[IntegrationConnection, strawberry.lazy("gateway.types.integration")]:
-        return await lists.integrations_of_flow(info.context, self.flow_id, first, after, last,
-                                                before, search, filter, order_by)
+        return await lists.integrations_of_flow(
+            info.context, self.flow_id, first, after, last, before, search, filter, order_by
+        )
 
     @strawberry.field(description="Runs across the flow's integrations.")
     async def runs(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None,
-        last: int | None = None, before: str | None = None,
-        search: Annotated[str | None, strawberry.argument(description="The complete runId, or the trigger app's name.")] = None,
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(description="The complete runId, or the trigger app's name."),
+        ] = None,
         filter: Annotated[RunFilter, strawberry.lazy(_FILTERS)] | None = None,
         order_by: Annotated[RunOrder, strawberry.lazy(_FILTERS)] | None = None,
     ) -> Annotated[RunConnection, strawberry.lazy("gateway.types.run")]:
-        return await lists.runs(info.context, "flow", self.flow_id, first, after, last, before,
-                                search, filter, order_by)
+        return await lists.runs(
+            info.context, "flow", self.flow_id, first, after, last, before, search, filter, order_by
+        )
 
 
 @strawberry.type

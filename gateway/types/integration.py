@@ -67,14 +67,31 @@ class Integration(Node):
 
     @strawberry.field(description="Newest first unless orderBy says otherwise.")
     async def runs(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None,
-        last: int | None = None, before: str | None = None,
-        search: Annotated[str | None, strawberry.argument(description="The complete runId, or the trigger app's name.")] = None,
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(description="The complete runId, or the trigger app's name."),
+        ] = None,
         filter: Annotated[RunFilter, strawberry.lazy(_FILTERS)] | None = None,
         order_by: Annotated[RunOrder, strawberry.lazy(_FILTERS)] | None = None,
     ) -> Annotated[RunConnection, strawberry.lazy("gateway.types.run")]:
-        return await lists.runs(info.context, "integration", self.integration_id, first, after,
-                                last, before, search, filter, order_by)
+        return await lists.runs(
+            info.context,
+            "integration",
+            self.integration_id,
+            first,
+            after,
+            last,
+            before,
+            search,
+            filter,
+            order_by,
+        )
 
 
 @strawberry.type

@@ -49,8 +49,12 @@ class Connection(Generic[T]):
 
 
 def make_connection(
-    cls: type[Connection[Any]], page: PageRows, order: Order, id_column: str,
-    build: Callable[[Any], Any], count: Callable[[], Awaitable[int]],
+    cls: type[Connection[Any]],
+    page: PageRows,
+    order: Order,
+    id_column: str,
+    build: Callable[[Any], Any],
+    count: Callable[[], Awaitable[int]],
 ) -> Any:
     cursors = [
         encode_cursor(order.name, getattr(row, order.column), getattr(row, id_column))

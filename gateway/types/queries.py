@@ -25,7 +25,7 @@ READ: list[type[BasePermission]] = [CanRead]
 class NodeQueries:
     @strawberry.field(permission_classes=READ, description="Null for another account's ID.")
     async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
-        return await lookups.node(info.context, id)  # type: ignore[no-any-return]
+        return await lookups.node(info.context, id)
 
     @strawberry.field(permission_classes=READ, description="At most 100 IDs.")
     async def nodes(self, info: strawberry.Info, ids: list[strawberry.ID]) -> list[Node | None]:
@@ -43,37 +43,50 @@ class NodeQueries:
 class LookupQueries:
     @strawberry.field(permission_classes=READ)
     async def flow(self, info: strawberry.Info, flow_id: str) -> Flow | None:
-        return await lookups.by_engine_id(info.context, "Flow", flow_id)  # type: ignore[no-any-return]
+        return await lookups.by_engine_id(info.context, "Flow", flow_id)
 
     @strawberry.field(permission_classes=READ)
     async def integration(self, info: strawberry.Info, integration_id: str) -> Integration | None:
-        return await lookups.by_engine_id(info.context, "Integration", integration_id)  # type: ignore[no-any-return]
+        return await lookups.by_engine_id(info.context, "Integration", integration_id)
 
     @strawberry.field(permission_classes=READ)
     async def run(self, info: strawberry.Info, run_id: str) -> Run | None:
-        return await lookups.by_engine_id(info.context, "Run", run_id)  # type: ignore[no-any-return]
+        return await lookups.by_engine_id(info.context, "Run", run_id)
 
     @strawberry.field(permission_classes=READ)
     async def step(self, info: strawberry.Info, step_id: str) -> Step | None:
-        return await lookups.by_engine_id(info.context, "Step", step_id)  # type: ignore[no-any-return]
+        return await lookups.by_engine_id(info.context, "Step", step_id)
 
 
 @strawberry.type
 class ListQueries:
     @strawberry.field(permission_classes=READ, description="Newest first.")
     async def flows(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None,
-        last: int | None = None, before: str | None = None, filter: FlowFilter | None = None,
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        filter: FlowFilter | None = None,
     ) -> FlowConnection:
-        return await lists.flows(info.context, first, after, last, before, filter)  # type: ignore[no-any-return]
+        return await lists.flows(info.context, first, after, last, before, filter)
 
     @strawberry.field(permission_classes=READ, description="Runs across the whole account.")
     async def runs(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None,
-        last: int | None = None, before: str | None = None,
-        search: Annotated[str | None, strawberry.argument(description="The complete runId, or the trigger app's name.")] = None,
-        filter: RunFilter | None = None, order_by: RunOrder | None = None,
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(description="The complete runId, or the trigger app's name."),
+        ] = None,
+        filter: RunFilter | None = None,
+        order_by: RunOrder | None = None,
     ) -> RunConnection:
-        return await lists.runs(  # type: ignore[no-any-return]
+        return await lists.runs(
             info.context, "account", None, first, after, last, before, search, filter, order_by
         )

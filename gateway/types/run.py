@@ -39,7 +39,8 @@ class Run(Node):
     duration: int | None = strawberry.field(description="Milliseconds; null while running.")
     status: RunStatus
     network_code: int | None = strawberry.field(
-        description="HTTP code of the run's last finished step that has one.")
+        description="HTTP code of the run's last finished step that has one."
+    )
     network_code_text: str | None = strawberry.field(description='For example "404 Not Found".')
     tasks_consumed: int
     url: str = strawberry.field(description='The shareable "copy link" of the run.')
@@ -96,7 +97,10 @@ class Run(Node):
 
     @strawberry.field(description="In position order.")
     async def steps(
-        self, info: strawberry.Info, first: int | None = None, after: str | None = None,
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
         filter: Annotated[StepFilter, strawberry.lazy("gateway.types.filters")] | None = None,
     ) -> Annotated[StepConnection, strawberry.lazy("gateway.types.step")]:
         return await lists.steps_of_run(info.context, self.run_id, first, after, filter)

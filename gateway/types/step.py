@@ -50,7 +50,9 @@ class Step(Node):
         )
 
     @strawberry.field
-    async def run(self, info: strawberry.Info) -> Annotated[Run, strawberry.lazy("gateway.types.run")]:
+    async def run(
+        self, info: strawberry.Info
+    ) -> Annotated[Run, strawberry.lazy("gateway.types.run")]:
         from gateway.types.run import Run
 
         row = await info.context.loaders.run.load(self._run_id)

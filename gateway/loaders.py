@@ -7,9 +7,9 @@ return another tenant's rows, and nothing is cached beyond the request.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from aiodataloader import DataLoader
 
@@ -17,8 +17,6 @@ from gateway.db import reads
 from gateway.db.engine import Database
 from gateway.db.pages import Order, PageRows, Window
 from gateway.db.queries import IntegrationQuery, RunQuery, StepQuery
-
-K = TypeVar("K", bound=Hashable)
 
 
 class Loaders:
@@ -33,11 +31,11 @@ class Loaders:
         self.payload = self._by_id(reads.payloads_by_step)
         self.failed_step = self._by_id(reads.failed_step_by_run)
         self.status_counts = self._by_id(reads.integration_status_counts)
-        self.integration_page = DataLoader(self._integration_pages)
-        self.run_page = DataLoader(self._run_pages)
-        self.step_page = DataLoader(self._step_pages)
-        self.count = DataLoader(self._counts)
-        self.hours = DataLoader(self._hours)
+        self.integration_page = self._grouped(reads.integration_pages)
+        self.run_page = self._grouped(reads.run_pages)
+        self.step_page = self._grouped(reads.step_pages)
+        self.count = self._grouped(reads.counts)
+        self.hours = self._grouped(reads.flow_hours)
 
     def _by_id(
         self, fetch: Callable[[Any, str, Sequence[str]], Awaitable[dict[str, Any]]]
@@ -49,59 +47,23 @@ class Loaders:
 
         return DataLoader(batch)
 
-    async def _grouped(
-        self,
-        keys: list[tuple[Any, ...]],
-        fetch: Callable[[Any, tuple[Any, ...], list[str]], Awaitable[dict[Any, Any]]],
-    ) -> list[Any]:
-        """Keys are (parent, *spec): one statement per distinct spec, usually one in all."""
-        by_spec: dict[tuple[Any, ...], list[str]] = defaultdict(list)
-        for key in keys:
-            by_spec[tuple(key[1:])].append(key[0])
-        results: dict[tuple[Any, ...], Any] = {}
-        async with self.db.read() as conn:
-            for spec, parents in by_spec.items():
-                found = await fetch(conn, spec, sorted(set(parents)))
-                for parent in parents:
-                    results[(parent, *spec)] = found[parent]
-        return [results[key] for key in keys]
+    def _grouped(self, fetch: Callable[..., Awaitable[dict[Any, Any]]]) -> DataLoader:
+        """Keys are (parent, *spec); ``fetch(conn, account, parents, *spec)`` answers one spec
+        for many parents in one statement, and one batch usually holds one spec."""
 
-    async def _integration_pages(self, keys: list[tuple[Any, ...]]) -> list[PageRows]:
-        async def fetch(conn: Any, spec: tuple[Any, ...], parents: list[str]) -> dict[Any, Any]:
-            query, order, window = spec
-            return await reads.integration_pages(
-                conn, self.account_id, parents, query, order, window
-            )
+        async def batch(keys: list[tuple[Any, ...]]) -> list[Any]:
+            by_spec: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+            for key in keys:
+                by_spec[tuple(key[1:])].append(key[0])
+            results: dict[tuple[Any, ...], Any] = {}
+            async with self.db.read() as conn:
+                for spec, parents in by_spec.items():
+                    found = await fetch(conn, self.account_id, sorted(set(parents)), *spec)
+                    for parent in parents:
+                        results[(parent, *spec)] = found[parent]
+            return [results[key] for key in keys]
 
-        return await self._grouped(keys, fetch)
-
-    async def _run_pages(self, keys: list[tuple[Any, ...]]) -> list[PageRows]:
-        async def fetch(conn: Any, spec: tuple[Any, ...], parents: list[str]) -> dict[Any, Any]:
-            kind, query, order, window = spec
-            return await reads.run_pages(conn, self.account_id, kind, parents, query, order, window)
-
-        return await self._grouped(keys, fetch)
-
-    async def _step_pages(self, keys: list[tuple[Any, ...]]) -> list[PageRows]:
-        async def fetch(conn: Any, spec: tuple[Any, ...], parents: list[str]) -> dict[Any, Any]:
-            query, window = spec
-            return await reads.step_pages(conn, self.account_id, parents, query, window)
-
-        return await self._grouped(keys, fetch)
-
-    async def _counts(self, keys: list[tuple[Any, ...]]) -> list[int]:
-        async def fetch(conn: Any, spec: tuple[Any, ...], parents: list[str]) -> dict[Any, Any]:
-            what, query = spec
-            return await reads.counts(conn, self.account_id, what, parents, query)
-
-        return await self._grouped(keys, fetch)
-
-    async def _hours(self, keys: list[tuple[Any, ...]]) -> list[list[Any]]:
-        async def fetch(conn: Any, spec: tuple[Any, ...], parents: list[str]) -> dict[Any, Any]:
-            (since,) = spec
-            return await reads.flow_hours(conn, self.account_id, parents, since)
-
-        return await self._grouped(keys, fetch)
+        return DataLoader(batch)
 
     # typed front doors, so resolvers read plainly --------------------------------------
 

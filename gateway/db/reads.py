@@ -139,8 +139,8 @@ RUN_PARENTS = {"integration": "integration_id", "flow": "flow_id"}
 async def run_pages(
     conn: AsyncConnection,
     account_id: str,
-    parent: str,
     parent_ids: Sequence[str],
+    parent: str,
     query: RunQuery,
     order: Order,
     window: Window,
@@ -195,8 +195,8 @@ COUNTED: dict[str, tuple[Table, str | None]] = {
 async def counts(
     conn: AsyncConnection,
     account_id: str,
-    what: str,
     parent_ids: Sequence[str],
+    what: str,
     query: FlowQuery | IntegrationQuery | RunQuery | StepQuery,
 ) -> dict[str | None, int]:
     table, parent = COUNTED[what]

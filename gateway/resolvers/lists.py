@@ -11,19 +11,13 @@ from gateway.resolvers.paging import window
 
 
 def _order(kind: str, order_by: Any) -> Any:
-    if kind == "integration":
-        field, desc = (
-            ("CREATED_AT", True)
-            if order_by is None
-            else (order_by.field.value, order_by.direction.value == "DESC")
-        )
-        return reads.integration_order(field, desc)
-    field, desc = (
-        ("START_TIME", True)
-        if order_by is None
-        else (order_by.field.value, order_by.direction.value == "DESC")
-    )
-    return reads.run_order(field, desc)
+    make, default = {
+        "integration": (reads.integration_order, "CREATED_AT"),
+        "run": (reads.run_order, "START_TIME"),
+    }[kind]
+    if order_by is None:
+        return make(default, True)
+    return make(order_by.field.value, order_by.direction.value == "DESC")
 
 
 async def flows(

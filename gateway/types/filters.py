@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from gateway.types.enums import (
@@ -64,3 +66,12 @@ class IntegrationOrder:
 class RunOrder:
     field: RunOrderField = RunOrderField.START_TIME
     direction: OrderDirection = OrderDirection.DESC
+
+
+IntegrationSearch = Annotated[
+    str | None,
+    strawberry.argument(description="The complete integrationId, userId or userAuth."),
+]
+RunSearch = Annotated[
+    str | None, strawberry.argument(description="The complete runId, or the trigger app's name.")
+]

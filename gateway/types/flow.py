@@ -7,6 +7,7 @@ import strawberry
 from gateway.ids import encode_global_id
 from gateway.resolvers import lists, stats
 from gateway.types.enums import FlowStatus, IntegrationStatus
+from gateway.types.filters import IntegrationSearch, RunSearch
 from gateway.types.node import Connection, Node
 from gateway.types.scalars import DateTime
 
@@ -95,10 +96,7 @@ class Flow(Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-        search: Annotated[
-            str | None,
-            strawberry.argument(description="The complete integrationId, userId or userAuth."),
-        ] = None,
+        search: IntegrationSearch = None,
         filter: Annotated[IntegrationFilter, strawberry.lazy(_FILTERS)] | None = None,
         order_by: Annotated[IntegrationOrder, strawberry.lazy(_FILTERS)] | None = None,
     ) -> Annotated[IntegrationConnection, strawberry.lazy("gateway.types.integration")]:
@@ -114,10 +112,7 @@ class Flow(Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-        search: Annotated[
-            str | None,
-            strawberry.argument(description="The complete runId, or the trigger app's name."),
-        ] = None,
+        search: RunSearch = None,
         filter: Annotated[RunFilter, strawberry.lazy(_FILTERS)] | None = None,
         order_by: Annotated[RunOrder, strawberry.lazy(_FILTERS)] | None = None,
     ) -> Annotated[RunConnection, strawberry.lazy("gateway.types.run")]:

@@ -8,6 +8,7 @@ import strawberry
 from gateway.ids import encode_global_id
 from gateway.resolvers import lists
 from gateway.types.enums import IntegrationStatus, LastRunStatus, PauseReason
+from gateway.types.filters import RunSearch
 from gateway.types.node import Connection, Node
 from gateway.types.scalars import DateTime
 
@@ -73,10 +74,7 @@ class Integration(Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-        search: Annotated[
-            str | None,
-            strawberry.argument(description="The complete runId, or the trigger app's name."),
-        ] = None,
+        search: RunSearch = None,
         filter: Annotated[RunFilter, strawberry.lazy(_FILTERS)] | None = None,
         order_by: Annotated[RunOrder, strawberry.lazy(_FILTERS)] | None = None,
     ) -> Annotated[RunConnection, strawberry.lazy("gateway.types.run")]:

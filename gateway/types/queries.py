@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import strawberry
 from strawberry.permission import BasePermission
 
@@ -11,7 +9,7 @@ from gateway.auth.permissions import CanRead
 from gateway.errors import NotFound
 from gateway.resolvers import lists, lookups
 from gateway.types.account import Account
-from gateway.types.filters import FlowFilter, RunFilter, RunOrder
+from gateway.types.filters import FlowFilter, RunFilter, RunOrder, RunSearch
 from gateway.types.flow import Flow, FlowConnection
 from gateway.types.integration import Integration
 from gateway.types.node import Node
@@ -80,10 +78,7 @@ class ListQueries:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-        search: Annotated[
-            str | None,
-            strawberry.argument(description="The complete runId, or the trigger app's name."),
-        ] = None,
+        search: RunSearch = None,
         filter: RunFilter | None = None,
         order_by: RunOrder | None = None,
     ) -> RunConnection:

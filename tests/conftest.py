@@ -7,6 +7,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,7 +127,8 @@ def account_id() -> str:
     return f"acct-{uuid.uuid4().hex[:10]}"
 
 
-async def _client(
+@asynccontextmanager
+async def api_client(
     app_and_services: tuple[Any, Services], account_id: str, role: str
 ) -> AsyncIterator[Api]:
     app, services = app_and_services
@@ -142,17 +144,17 @@ async def _client(
 
 @pytest.fixture
 async def admin(app_and_services: tuple[Any, Services], account_id: str) -> AsyncIterator[Api]:
-    async for api in _client(app_and_services, account_id, "admin"):
+    async with api_client(app_and_services, account_id, "admin") as api:
         yield api
 
 
 @pytest.fixture
 async def viewer(app_and_services: tuple[Any, Services], account_id: str) -> AsyncIterator[Api]:
-    async for api in _client(app_and_services, account_id, "viewer"):
+    async with api_client(app_and_services, account_id, "viewer") as api:
         yield api
 
 
 @pytest.fixture
 async def ingester(app_and_services: tuple[Any, Services], account_id: str) -> AsyncIterator[Api]:
-    async for api in _client(app_and_services, account_id, "ingest"):
+    async with api_client(app_and_services, account_id, "ingest") as api:
         yield api

@@ -15,7 +15,7 @@ from gateway.db import accounts, reads
 from gateway.resolvers import lists
 from gateway.services import Services
 from tests import events as e
-from tests.conftest import Api
+from tests.conftest import Api, api_client
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 MiB = 1024 * 1024
@@ -210,14 +210,8 @@ def _padded_query(size: int) -> str:
 async def test_query_body_over_1_mib_is_413(
     app_and_services: tuple[Any, Services], account_id: str, role: str
 ) -> None:
-    app, services = app_and_services
-    key = await create_key(services.db, account_id, role)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://gateway.test",
-        headers={"Authorization": f"Bearer {key}"},
-    ) as http:
+    async with api_client(app_and_services, account_id, role) as api:
+        http = api.http
         response = await http.post("/graphql", json={"query": _padded_query(MiB + 10)})
         assert response.status_code == 413, response.text
         assert _codes(response) == ["BAD_USER_INPUT"]

@@ -10,7 +10,9 @@ async def test_a_repeated_step_finished_without_payload_keeps_the_stored_one(
     ingester: Api, viewer: Api
 ) -> None:
     first = [
-        e.flow(), e.integration("int-1"), e.run_started("run-1", "int-1", 10),
+        e.flow(),
+        e.integration("int-1"),
+        e.run_started("run-1", "int-1", 10),
         e.step_finished("s1", "run-1", 1, 11, 12, payload=PAYLOAD),
     ]
     await ingester.data(e.INGEST, {"events": first})

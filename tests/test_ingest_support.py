@@ -8,20 +8,15 @@ moment three hours before the current hour, so runs built with ``RECENT + n`` la
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-
-from gateway.auth.keys import create_key
 from gateway.ingest.events import Event
 from gateway.ingest.service import IngestOutcome, ingest
 from gateway.services import Services
 from gateway.types.scalars import parse_datetime
 from tests import events as e
-from tests.conftest import Api
+from tests.conftest import Api, api_client
 
 _NOW_HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 RECENT = (_NOW_HOUR - timedelta(hours=3) - e.T0).total_seconds()
@@ -81,19 +76,8 @@ async def send(api: Api, items: list[dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
-@asynccontextmanager
-async def client(
-    app_and_services: tuple[Any, Services], account_id: str, role: str
-) -> AsyncIterator[Api]:
-    """A client of another account (or role) than the test's fixtures."""
-    app, services = app_and_services
-    key = await create_key(services.db, account_id, role)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://gateway.test",
-        headers={"Authorization": f"Bearer {key}"},
-    ) as http:
-        yield Api(http, account_id)
+# A client of another account (or role) than the test's fixtures.
+client = api_client
 
 
 STATE = """

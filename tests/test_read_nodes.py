@@ -11,7 +11,7 @@ import pytest
 
 from gateway.services import Services
 from tests import events as e
-from tests.conftest import Api, _client
+from tests.conftest import Api, api_client
 
 
 def gid(raw: str) -> str:
@@ -171,9 +171,11 @@ async def test_nodes_takes_at_most_100(seeded: None, viewer: Api) -> None:
 async def other(app_and_services: tuple[Any, Services]) -> AsyncIterator[tuple[Api, Api]]:
     """Another account (ingest and viewer clients) with the same engine IDs."""
     account = f"acct-other-{uuid.uuid4().hex[:8]}"
-    async for ingest in _client(app_and_services, account, "ingest"):
-        async for view in _client(app_and_services, account, "viewer"):
-            yield ingest, view
+    async with (
+        api_client(app_and_services, account, "ingest") as ingest,
+        api_client(app_and_services, account, "viewer") as view,
+    ):
+        yield ingest, view
 
 
 EVERYTHING = """query Q($search: String) {{

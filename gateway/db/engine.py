@@ -92,5 +92,16 @@ class Database:
             await conn.execute(text("SELECT 1"))
             await conn.rollback()
 
+    async def analyze(self) -> None:
+        """Refreshes the planner's statistics. A bulk load outgrows them long before
+        autovacuum (if it runs at all) catches up, and stale ones turn key lookups into scans."""
+        async with self.engine.connect() as conn:
+            if self.is_sqlite:
+                await conn.exec_driver_sql("ANALYZE")
+                await conn.commit()
+            else:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.exec_driver_sql("ANALYZE")
+
     async def dispose(self) -> None:
         await self.engine.dispose()

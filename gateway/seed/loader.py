@@ -24,6 +24,10 @@ mutation Seed($events: [IngestEvent!]!) {
 """
 
 
+# Statistics refreshed while a large dataset loads keep the ingest's key lookups on indexes.
+ANALYZE_EVERY_BATCHES = 50
+
+
 class Progress:
     """A one-line progress bar on stderr."""
 
@@ -57,7 +61,9 @@ async def ingest_all(
 
     principal = Principal(account_id, "INGEST", "seed", "seed")
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
-    for batch in batched(events, 1000):
+    for number, batch in enumerate(batched(events, 1000), start=1):
+        if number % ANALYZE_EVERY_BATCHES == 0:
+            await services.db.analyze()
         ctx = make_context(services, principal, "seed")
         result = await schema.execute(MUTATION, {"events": batch}, context_value=ctx)
         if result.errors:
@@ -71,6 +77,7 @@ async def ingest_all(
             first = answer["rejected"][0]
             raise RuntimeError(f"seed event rejected: {first['code']}: {first['message']}")
         progress.advance(len(batch))
+    await services.db.analyze()
     progress.close()
     return totals
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.actions.periodic import run_period_sweeps
 from gateway.config import Settings, get_settings
 from gateway.db.migrate import upgrade_async
 from gateway.http.endpoint import GraphQLEndpoint
@@ -31,9 +34,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if migrate:
             await upgrade_async(settings.database_url)
+        sweeps = asyncio.create_task(run_period_sweeps(services.db, settings.period_sweep_seconds))
         try:
             yield
         finally:
+            sweeps.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeps
             await services.close()
 
     async def healthz(_request: Request) -> Response:

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     key_cache_seconds: float = 5.0
     graphiql: bool = True
     retention_days: int = 30
+    period_sweep_seconds: float = 60.0
 
 
 @lru_cache(maxsize=1)

@@ -36,6 +36,9 @@ class Loaders:
         self.step_page = self._grouped(reads.step_pages)
         self.count = self._grouped(reads.counts)
         self.hours = self._grouped(reads.flow_hours)
+        self.history_page = self._grouped(reads.history_pages)
+        self.end_user = self._by_id(reads.end_users_by_id)
+        self.end_user_statuses = self._by_id(reads.end_user_statuses)
 
     def _by_id(
         self, fetch: Callable[[Any, str, Sequence[str]], Awaitable[dict[str, Any]]]
@@ -67,10 +70,14 @@ class Loaders:
 
     # typed front doors, so resolvers read plainly --------------------------------------
 
-    def integrations_of_flow(
-        self, flow_id: str, query: IntegrationQuery, order: Order, window: Window
+    def integrations_of(
+        self, parent: str, parent_id: str, query: IntegrationQuery, order: Order, window: Window
     ) -> Awaitable[PageRows]:
-        return self.integration_page.load((flow_id, query, order, window))
+        """Integrations of a flow (parent "flow") or of an end-user ("user")."""
+        return self.integration_page.load((parent_id, parent, query, order, window))
+
+    def history_of(self, integration_id: str, window: Window) -> Awaitable[PageRows]:
+        return self.history_page.load((integration_id, window))
 
     def runs_of(
         self, kind: str, parent_id: str, query: RunQuery, order: Order, window: Window

@@ -7,6 +7,8 @@ from strawberry.extensions import ParserCache
 from strawberry.schema.config import StrawberryConfig
 
 from gateway.http.guard import OperationGuard
+from gateway.types.actions import IntegrationMutations, SettingsMutations
+from gateway.types.end_user import EndUser
 from gateway.types.flow import Flow
 from gateway.types.ingest import IngestMutations, use_coerced_ingest_input
 from gateway.types.integration import Integration
@@ -22,7 +24,7 @@ class Query(NodeQueries, LookupQueries, ListQueries):
 
 
 @strawberry.type
-class Mutation(IngestMutations):
+class Mutation(IntegrationMutations, SettingsMutations, IngestMutations):
     pass
 
 
@@ -30,7 +32,7 @@ def build_schema() -> strawberry.Schema:
     built = strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        types=[Flow, Integration, Run, Step],
+        types=[Flow, Integration, Run, Step, EndUser],
         extensions=[lambda: ParserCache(maxsize=512), OperationGuard],
         config=StrawberryConfig(auto_camel_case=True, scalar_map={DateTime: DATETIME_SCALAR}),
     )

@@ -61,3 +61,8 @@ async def revoke_key(conn: AsyncConnection, key_id: str) -> bool:
         .values(revoked_at=datetime.now(UTC))
     )
     return bool(result.rowcount)
+
+
+async def update_settings(conn: AsyncConnection, account_id: str, **values: Any) -> None:
+    a = t.accounts
+    await conn.execute(update(a).where(a.c.account_id == account_id).values(**values))

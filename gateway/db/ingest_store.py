@@ -10,28 +10,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db import tables as t
+from gateway.db.rows import insert_statement
 
 Row = dict[str, Any]
-
-TABLES: dict[str, Table] = {
-    "apps": t.apps,
-    "flows": t.flows,
-    "integrations": t.integrations,
-    "runs": t.runs,
-    "steps": t.steps,
-    "payloads": t.payloads,
-    "early_finishes": t.early_run_finishes,
-}
-
-
-def _insert(conn: AsyncConnection, table: Table) -> Any:
-    module = sqlite if conn.dialect.name == "sqlite" else postgresql
-    return module.insert(table)
 
 
 async def existing_receipts(
@@ -46,20 +31,6 @@ async def existing_receipts(
     return {row[0] for row in rows}
 
 
-async def load_by_key(
-    conn: AsyncConnection, table_name: str, account_id: str, keys: Iterable[str]
-) -> dict[str, Row]:
-    table = TABLES[table_name]
-    keys = sorted(set(keys))
-    if not keys:
-        return {}
-    key_col = next(c for c in table.primary_key.columns if c.name != "account_id")
-    rows = await conn.execute(
-        select(table).where(table.c.account_id == account_id, key_col.in_(keys))
-    )
-    return {getattr(row, key_col.name): dict(row._mapping) for row in rows}
-
-
 async def load_steps_of_runs(
     conn: AsyncConnection, account_id: str, run_ids: Iterable[str]
 ) -> dict[str, Row]:
@@ -71,19 +42,6 @@ async def load_steps_of_runs(
         select(s).where(s.c.account_id == account_id, s.c.run_id.in_(run_ids))
     )
     return {row.step_id: dict(row._mapping) for row in rows}
-
-
-async def upsert(conn: AsyncConnection, table_name: str, rows: list[Row]) -> None:
-    if not rows:
-        return
-    table = TABLES[table_name]
-    stmt = _insert(conn, table)
-    keys = [c.name for c in table.primary_key.columns]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=keys,
-        set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
-    )
-    await conn.execute(stmt, rows)
 
 
 async def add_flow_hours(
@@ -104,7 +62,7 @@ async def add_flow_hours(
     if not rows:
         return
     h = t.flow_hours
-    stmt = _insert(conn, h)
+    stmt = insert_statement(conn, h)
     stmt = stmt.on_conflict_do_update(
         index_elements=["account_id", "flow_id", "hour"],
         set_={

@@ -134,3 +134,23 @@ class StepQuery:
         if self.statuses:
             out.append(s.c.status.in_(self.statuses))
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    def conditions(self, account_id: str) -> list[Any]:
+        return [account_scope(t.integration_status_changes, account_id)]
+
+
+@dataclass(frozen=True, slots=True)
+class EndUserQuery:
+    """End-users of one flow: those with an integration in it."""
+
+    flow_id: str
+
+    def conditions(self, account_id: str) -> list[Any]:
+        e, i = t.end_users, t.integrations
+        users_of_flow = select(i.c.user_id).where(
+            i.c.account_id == account_id, i.c.flow_id == self.flow_id
+        )
+        return [account_scope(e, account_id), e.c.user_id.in_(users_of_flow)]

@@ -6,6 +6,7 @@ Independent of GraphQL, so any executor can call them; the per-request loaders w
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db import tables as t
 from gateway.db.pages import Order, PageRows, Window, count_by_parent, fetch_page, fetch_pages
-from gateway.db.queries import FlowQuery, IntegrationQuery, RunQuery, StepQuery
+from gateway.db.queries import (
+    EndUserQuery,
+    FlowQuery,
+    HistoryQuery,
+    IntegrationQuery,
+    RunQuery,
+    StepQuery,
+)
 
 Row = Any
 
@@ -113,10 +121,14 @@ async def flow_page(
     )
 
 
+INTEGRATION_PARENTS = {"flow": "flow_id", "user": "user_id"}
+
+
 async def integration_pages(
     conn: AsyncConnection,
     account_id: str,
-    flow_ids: Sequence[str],
+    parent_ids: Sequence[str],
+    parent: str,
     query: IntegrationQuery,
     order: Order,
     window: Window,
@@ -125,8 +137,8 @@ async def integration_pages(
         conn,
         t.integrations,
         "integration_id",
-        "flow_id",
-        flow_ids,
+        INTEGRATION_PARENTS[parent],
+        parent_ids,
         query.conditions(account_id),
         order,
         window,
@@ -182,9 +194,69 @@ async def step_pages(
     )
 
 
+HISTORY_ORDER = Order("history:CHANGE:DESC", "change_id", descending=True, kind="int")
+END_USER_ORDER = Order("endUsers:LAST_ACTIVE:DESC", "last_active_at", descending=True)
+
+
+async def history_pages(
+    conn: AsyncConnection, account_id: str, integration_ids: Sequence[str], window: Window
+) -> dict[str, PageRows]:
+    """Status changes, newest (last applied) first. Cursors carry (change_id, integrationId);
+    change_id alone is unique, so it is the keyset's id as well as its sort value."""
+    window = replace(
+        window,
+        after=None if window.after is None else (window.after[0], window.after[0]),
+        before=None if window.before is None else (window.before[0], window.before[0]),
+    )
+    h = t.integration_status_changes
+    return await fetch_pages(
+        conn,
+        h,
+        "change_id",
+        "integration_id",
+        integration_ids,
+        HistoryQuery().conditions(account_id),
+        HISTORY_ORDER,
+        window,
+    )
+
+
+async def end_user_page(
+    conn: AsyncConnection, account_id: str, query: EndUserQuery, window: Window
+) -> PageRows:
+    return await fetch_page(
+        conn, t.end_users, "user_key", query.conditions(account_id), END_USER_ORDER, window
+    )
+
+
+async def end_users_by_id(
+    conn: AsyncConnection, account_id: str, user_ids: Sequence[str]
+) -> dict[str, Row]:
+    return await _by_keys(conn, t.end_users, "user_id", account_id, user_ids)
+
+
+async def end_user_statuses(
+    conn: AsyncConnection, account_id: str, user_ids: Sequence[str]
+) -> dict[str, list[tuple[str, str | None]]]:
+    """Per end-user: the (status, paused reason) pairs of their integrations."""
+    i = t.integrations
+    rows = await conn.execute(
+        select(i.c.user_id, i.c.status, i.c.paused_reason)
+        .where(i.c.account_id == account_id, i.c.user_id.in_(list(user_ids)))
+        .distinct()
+    )
+    out: dict[str, list[tuple[str, str | None]]] = {u: [] for u in user_ids}
+    for user_id, status, reason in rows:
+        out[user_id].append((status, reason))
+    return out
+
+
 COUNTED: dict[str, tuple[Table, str | None]] = {
     "flows": (t.flows, None),
     "integrations:flow": (t.integrations, "flow_id"),
+    "integrations:user": (t.integrations, "user_id"),
+    "history:integration": (t.integration_status_changes, "integration_id"),
+    "endUsers": (t.end_users, None),
     "runs:integration": (t.runs, "integration_id"),
     "runs:flow": (t.runs, "flow_id"),
     "runs:account": (t.runs, None),
@@ -197,7 +269,7 @@ async def counts(
     account_id: str,
     parent_ids: Sequence[str],
     what: str,
-    query: FlowQuery | IntegrationQuery | RunQuery | StepQuery,
+    query: Any,
 ) -> dict[str | None, int]:
     table, parent = COUNTED[what]
     return await count_by_parent(conn, table, parent, parent_ids, query.conditions(account_id))

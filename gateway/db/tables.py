@@ -124,6 +124,9 @@ integrations = Table(
     Column("paused_reason", String(24), nullable=True),
     # When the engine's last applied status change happened: older engine events are ignored.
     Column("status_changed_at", UtcDateTime, nullable=False),
+    # When it last stopped receiving triggers (entered DISABLED, PAUSED or DELETED from a
+    # receiving status); null while it receives.
+    Column("receiving_stopped_at", UtcDateTime, nullable=True),
     Column("last_run_start", UtcDateTime, nullable=True),
     _id("last_run_id", nullable=True),
     Column("last_run_status", String(16), nullable=False, server_default="HASNT_RUN"),
@@ -134,6 +137,7 @@ integrations = Table(
     Index(None, "account_id", "flow_id", "user_id"),
     Index(None, "account_id", "flow_id", "user_auth"),
     Index(None, "account_id", "flow_id", "status"),
+    Index(None, "account_id", "user_id", "created_at", "integration_id"),
 )
 
 runs = Table(
@@ -220,6 +224,50 @@ flow_hours = Table(
     Column("runs", Integer, nullable=False, server_default="0"),
     Column("failed_runs", Integer, nullable=False, server_default="0"),
     Column("tasks", Integer, nullable=False, server_default="0"),
+)
+
+# Every status change of an integration, in the order applied: who, when, from, to, why.
+integration_status_changes = Table(
+    "integration_status_changes",
+    metadata,
+    Column(
+        "change_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("account_id", String(128), nullable=False),
+    _id("integration_id", nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("from_status", String(24), nullable=True),
+    Column("to_status", String(24), nullable=False),
+    Column("reason", String(24), nullable=True),
+    # KEY (an API key: name and role), ENGINE, AUTO_PAUSE or TASK_LIMIT.
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor_name", String(128), nullable=False),
+    Column("actor_role", String(16), nullable=True),
+    Index(None, "account_id", "integration_id", "change_id"),
+)
+
+# One row per end-user (the account's own user ID): all-time tasks, and the task limit with
+# its current period. Created by the first integration of that user.
+end_users = Table(
+    "end_users",
+    metadata,
+    _account(),
+    Column("user_id", String(256), primary_key=True),
+    # A digest of user_id: a cursor-safe key (user IDs are any printable text).
+    Column("user_key", String(40), nullable=False),
+    Column("tasks_consumed", BigInteger, nullable=False, server_default="0"),
+    Column("task_limit", BigInteger, nullable=True),
+    Column("period_days", Integer, nullable=True),
+    Column("period_start", UtcDateTime, nullable=True),
+    Column("period_end", UtcDateTime, nullable=True),
+    Column("period_tasks", BigInteger, nullable=False, server_default="0"),
+    Column("last_active_at", UtcDateTime, nullable=False),
+    Index(None, "account_id", "last_active_at", "user_key"),
+    # The sweep that starts new periods looks across accounts.
+    Index(None, "period_end"),
 )
 
 ingest_receipts = Table(

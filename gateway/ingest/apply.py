@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from gateway.actions import task_limits
+from gateway.actions.transitions import AUTO_PAUSE, ENGINE, NOT_RECEIVING, Actor, change_status
 from gateway.ingest.bodies import cap_body, size_bytes, storable
 from gateway.ingest.events import Event, EventError
 from gateway.ingest.redaction import Redactor
 from gateway.ingest.state import BatchState, Row
 
-NOT_RECEIVING = frozenset({"DISABLED", "PAUSED", "DELETED"})
 _MS = timedelta(milliseconds=1)
 
 
@@ -142,62 +143,68 @@ class Applier:
             existing["created_at"] = min(existing["created_at"], event.occurred_at)
             self.state.touch("integrations", d["integration_id"])
             return
-        status = d.get("status") or "ENABLED"
-        self.state.integrations[d["integration_id"]] = {
+        integration: Row = {
             "account_id": self.state.account_id,
             "integration_id": d["integration_id"],
             "flow_id": d["flow_id"],
             "user_id": d["user_id"],
             "user_auth": d.get("user_auth"),
             "created_at": event.occurred_at,
-            "status": status,
+            "status": None,
             "paused_reason": None,
             "status_changed_at": event.occurred_at,
+            "receiving_stopped_at": None,
             "last_run_start": None,
             "last_run_id": None,
             "last_run_status": "HASNT_RUN",
             "tasks_consumed": 0,
             "consecutive_failures": 0,
         }
-        self.state.touch("integrations", d["integration_id"])
-        self.changes.append(
-            StatusChange(
-                "integration",
-                d["integration_id"],
-                None,
-                status,
-                event.occurred_at,
-                flow_id=d["flow_id"],
-                integration_id=d["integration_id"],
-            )
-        )
+        self.state.integrations[d["integration_id"]] = integration
+        self._end_user(d["user_id"], event.occurred_at)
+        self._set_status(integration, d.get("status") or "ENABLED", None, event.occurred_at, ENGINE)
 
     def integration_status_changed(self, event: Event) -> None:
         d = event.data
         integration = self._integration(d["integration_id"])
         if event.occurred_at < integration["status_changed_at"]:
             return  # older than what is applied already
-        previous = integration["status"]
-        if previous == "DELETED" and d["status"] != "DELETED":
+        if integration["status"] == "DELETED" and d["status"] != "DELETED":
             raise EventError("CONFLICT", f"Integration {d['integration_id']!r} is deleted.")
-        integration["status"] = d["status"]
-        integration["paused_reason"] = d.get("reason") if d["status"] == "PAUSED" else None
-        integration["status_changed_at"] = event.occurred_at
-        if d["status"] == "ENABLED":
-            integration["consecutive_failures"] = 0
-        self.state.touch("integrations", d["integration_id"])
-        if previous != d["status"]:
-            self.changes.append(
-                StatusChange(
-                    "integration",
-                    d["integration_id"],
-                    previous,
-                    d["status"],
-                    event.occurred_at,
-                    flow_id=integration["flow_id"],
-                    integration_id=d["integration_id"],
-                )
+        if (integration["status"], integration["paused_reason"]) == (d["status"], d.get("reason")):
+            integration["status_changed_at"] = event.occurred_at
+            self.state.touch("integrations", d["integration_id"])
+            return
+        self._set_status(integration, d["status"], d.get("reason"), event.occurred_at, ENGINE)
+
+    def _set_status(
+        self, integration: Row, status: str, reason: str | None, at: datetime, actor: Actor
+    ) -> None:
+        previous = change_status(integration, status, reason, at, actor, self.state.history)
+        self._status_changed(integration, previous, at)
+
+    def _status_changed(self, integration: Row, previous: str | None, at: datetime) -> None:
+        self.state.touch("integrations", integration["integration_id"])
+        self.changes.append(
+            StatusChange(
+                "integration",
+                integration["integration_id"],
+                previous,
+                integration["status"],
+                at,
+                flow_id=integration["flow_id"],
+                integration_id=integration["integration_id"],
             )
+        )
+
+    def _end_user(self, user_id: str, active_at: datetime) -> Row:
+        end_user = self.state.end_users.get(user_id)
+        if end_user is None:
+            end_user = task_limits.new_end_user(self.state.account_id, user_id, active_at)
+            self.state.end_users[user_id] = end_user
+        end_user["last_active_at"] = max(end_user["last_active_at"], active_at)
+        self.state.touch("end_users", user_id)
+        return end_user
 
     def _note_last_run(self, integration: Row, run: Row) -> None:
         newest = integration["last_run_start"] is None or (
@@ -224,9 +231,11 @@ class Applier:
                     f"Run {d['run_id']!r} belongs to integration {existing['integration_id']!r}.",
                 )
             return  # a late or repeated runStarted never turns a run back to RUNNING
+        stopped = integration["receiving_stopped_at"]
         if (
             integration["status"] in NOT_RECEIVING
-            and d["start_time"] >= integration["status_changed_at"]
+            and stopped is not None
+            and d["start_time"] >= stopped
         ):
             raise EventError(
                 "INTEGRATION_NOT_RECEIVING",
@@ -255,6 +264,7 @@ class Applier:
             self._note_network_code(run, step)
         self.state.runs[d["run_id"]] = run
         self.state.touch("runs", d["run_id"])
+        self._end_user(integration["user_id"], d["start_time"])
         self._add_tasks(run, run["tasks_consumed"])
         self.state.add_to_hour(run["flow_id"], run["start_time"], runs=1)
         self.changes.append(
@@ -303,6 +313,9 @@ class Applier:
                 integration["consecutive_failures"] = 0
             elif integration["status"] == "ENABLED":
                 integration["consecutive_failures"] += 1
+                threshold = self.state.auto_pause_after
+                if threshold and integration["consecutive_failures"] >= threshold:
+                    self._set_status(integration, "PAUSED", "TOO_MANY_ERRORS", at, AUTO_PAUSE)
         self._note_last_run(integration, run)
         if previous != status:
             self.changes.append(
@@ -329,6 +342,16 @@ class Applier:
             flow["tasks_consumed"] += delta
             self.state.touch("flows", run["flow_id"])
         self.state.add_to_hour(run["flow_id"], run["start_time"], tasks=delta)
+        user_id = integration["user_id"]
+        end_user = self.state.end_users.get(user_id) or self._end_user(
+            user_id, integration["created_at"]
+        )
+        self.state.touch("end_users", user_id)
+        now = self.state.now
+        for changed, previous in task_limits.add_tasks(
+            end_user, self.state.integrations_of_user(user_id), delta, now, self.state.history
+        ):
+            self._status_changed(changed, previous, now)
 
     @staticmethod
     def _note_network_code(run: Row, step: Row) -> None:

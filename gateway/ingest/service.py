@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.db import accounts, rows
 from gateway.db import ingest_store as store
 from gateway.db.engine import Database
 from gateway.ingest.apply import Applier, StatusChange
@@ -84,11 +85,12 @@ async def ingest(
                 outcome.rejected.append(Rejection(index, event.event_id, error.code, error.message))
                 continue
             applied.append(event.event_id)
-        for table in store.TABLES:
-            rows = state.rows_to_write(table)
+        for table in rows.TABLES:
+            dirty = state.rows_to_write(table)
             if table == "early_finishes":
-                rows = [r for r in rows if r["run_id"] not in state.applied_early_finishes]
-            await store.upsert(conn, table, rows)
+                dirty = [r for r in dirty if r["run_id"] not in state.applied_early_finishes]
+            await rows.upsert(conn, table, dirty)
+        await rows.insert_history(conn, state.history)
         await store.delete_early_finishes(conn, account_id, state.applied_early_finishes)
         await store.add_flow_hours(conn, account_id, state.hours)
         await store.insert_receipts(conn, account_id, applied, datetime.now(UTC))
@@ -112,16 +114,25 @@ async def _load_state(conn: AsyncConnection, account_id: str, events: list[Event
             starting_runs.add(d["run_id"])
 
     state = BatchState(account_id)
-    state.runs = await store.load_by_key(conn, "runs", account_id, ids["run"])
+    account = await accounts.account(conn, account_id)
+    state.auto_pause_after = account.auto_pause_after_failures if account is not None else 0
+    state.runs = await rows.load_by_key(conn, "runs", account_id, ids["run"])
     ids["integration"].update(r["integration_id"] for r in state.runs.values())
-    state.integrations = await store.load_by_key(
+    state.integrations = await rows.load_by_key(
         conn, "integrations", account_id, ids["integration"]
     )
     ids["flow"].update(i["flow_id"] for i in state.integrations.values())
-    state.flows = await store.load_by_key(conn, "flows", account_id, ids["flow"])
-    state.apps = await store.load_by_key(conn, "apps", account_id, ids["app"])
+    state.flows = await rows.load_by_key(conn, "flows", account_id, ids["flow"])
+    user_ids = {i["user_id"] for i in state.integrations.values()}
+    user_ids.update(e.data["user_id"] for e in events if e.kind == "integration_created")
+    state.end_users = await rows.load_by_key(conn, "end_users", account_id, user_ids)
+    # A limit reached in this batch pauses all of that end-user's integrations.
+    limited = [u for u, row in state.end_users.items() if row["task_limit"] is not None]
+    for key, row in (await rows.load_integrations_of_users(conn, account_id, limited)).items():
+        state.integrations.setdefault(key, row)
+    state.apps = await rows.load_by_key(conn, "apps", account_id, ids["app"])
     new_runs = starting_runs - state.runs.keys()
-    state.steps = await store.load_by_key(conn, "steps", account_id, ids["step"])
+    state.steps = await rows.load_by_key(conn, "steps", account_id, ids["step"])
     state.steps.update(await store.load_steps_of_runs(conn, account_id, new_runs))
-    state.early_finishes = await store.load_by_key(conn, "early_finishes", account_id, new_runs)
+    state.early_finishes = await rows.load_by_key(conn, "early_finishes", account_id, new_runs)
     return state

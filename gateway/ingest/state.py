@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 Row = dict[str, Any]
@@ -20,6 +20,13 @@ class BatchState:
     steps: dict[str, Row] = field(default_factory=dict)
     early_finishes: dict[str, Row] = field(default_factory=dict)
     payloads: dict[str, Row] = field(default_factory=dict)
+    end_users: dict[str, Row] = field(default_factory=dict)
+    # Status history entries to insert, in the order applied.
+    history: list[Row] = field(default_factory=list)
+    # The account's auto-pause threshold (0 = off), and the moment the batch is applied: tasks
+    # count towards a limit's period by when they were ingested.
+    auto_pause_after: int = 0
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     dirty: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # (flow_id, hour) -> [runs, failed_runs, tasks] deltas, added to the stored buckets.
     hours: dict[tuple[str, datetime], list[int]] = field(default_factory=dict)
@@ -31,6 +38,9 @@ class BatchState:
     def rows_to_write(self, table: str) -> list[Row]:
         source: dict[str, Row] = getattr(self, table)
         return [source[key] for key in sorted(self.dirty.get(table, ()))]
+
+    def integrations_of_user(self, user_id: str) -> list[Row]:
+        return [i for i in self.integrations.values() if i["user_id"] == user_id]
 
     def steps_of_run(self, run_id: str) -> list[Row]:
         return [step for step in self.steps.values() if step["run_id"] == run_id]

@@ -6,6 +6,7 @@ from typing import Any
 
 from gateway.context import Context
 from gateway.db import reads
+from gateway.db.queries import EndUserQuery, HistoryQuery
 from gateway.resolvers import filters
 from gateway.resolvers.paging import window
 
@@ -45,9 +46,10 @@ async def flows(
     )
 
 
-async def integrations_of_flow(
+async def integrations(
     ctx: Context,
-    flow_id: str,
+    parent: str,
+    parent_id: str,
     first: int | None,
     after: str | None,
     last: int | None,
@@ -62,7 +64,7 @@ async def integrations_of_flow(
     query = filters.integration_query(search, filter)
     order = _order("integration", order_by)
     win = window(order, first, after, last, before)
-    page = await ctx.loaders.integrations_of_flow(flow_id, query, order, win)
+    page = await ctx.loaders.integrations_of(parent, parent_id, query, order, win)
     build = Integration.builder(ctx)
     return make_connection(
         IntegrationConnection,
@@ -70,7 +72,7 @@ async def integrations_of_flow(
         order,
         "integration_id",
         build,
-        lambda: ctx.loaders.count_of("integrations:flow", flow_id, query),
+        lambda: ctx.loaders.count_of(f"integrations:{parent}", parent_id, query),
     )
 
 
@@ -124,4 +126,42 @@ async def steps_of_run(
         "step_id",
         Step.from_row,
         lambda: ctx.loaders.count_of("steps:run", run_id, query),
+    )
+
+
+async def status_history(
+    ctx: Context, integration_id: str, first: int | None, after: str | None
+) -> Any:
+    from gateway.types.history import IntegrationStatusChange, IntegrationStatusChangeConnection
+    from gateway.types.node import make_connection
+
+    win = window(reads.HISTORY_ORDER, first, after)
+    page = await ctx.loaders.history_of(integration_id, win)
+    return make_connection(
+        IntegrationStatusChangeConnection,
+        page,
+        reads.HISTORY_ORDER,
+        "integration_id",
+        IntegrationStatusChange.from_row,
+        lambda: ctx.loaders.count_of("history:integration", integration_id, HistoryQuery()),
+    )
+
+
+async def end_users_of_flow(
+    ctx: Context, flow_id: str, first: int | None, after: str | None
+) -> Any:
+    from gateway.types.end_user import EndUser, EndUserConnection
+    from gateway.types.node import make_connection
+
+    query = EndUserQuery(flow_id)
+    win = window(reads.END_USER_ORDER, first, after)
+    async with ctx.services.db.read() as conn:
+        page = await reads.end_user_page(conn, ctx.account_id, query, win)
+    return make_connection(
+        EndUserConnection,
+        page,
+        reads.END_USER_ORDER,
+        "user_key",
+        EndUser.from_row,
+        lambda: ctx.loaders.count_of("endUsers", None, query),
     )

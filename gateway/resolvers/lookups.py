@@ -12,6 +12,7 @@ from gateway.ids import decode_global_id, is_engine_id
 
 
 def _builders(ctx: Context) -> dict[str, tuple[Any, Any]]:
+    from gateway.types.end_user import EndUser
     from gateway.types.flow import Flow
     from gateway.types.integration import Integration
     from gateway.types.run import Run
@@ -23,12 +24,20 @@ def _builders(ctx: Context) -> dict[str, tuple[Any, Any]]:
         "Integration": (loaders.integration, Integration.builder(ctx)),
         "Run": (loaders.run, Run.builder(ctx)),
         "Step": (loaders.step, Step.from_row),
+        "EndUser": (loaders.end_user, EndUser.from_row),
     }
 
 
-async def by_engine_id(ctx: Context, type_name: str, engine_id: str) -> Any:
+def _may_exist(type_name: str, key: str) -> bool:
+    """Whether an object of the type could have this key (PostgreSQL refuses NUL, for one)."""
+    if type_name == "EndUser":
+        return 1 <= len(key) <= 256 and key.isprintable()
+    return is_engine_id(key)
+
+
+async def by_key(ctx: Context, type_name: str, engine_id: str) -> Any:
     loader, build = _builders(ctx)[type_name]
-    if not is_engine_id(engine_id):
+    if not _may_exist(type_name, engine_id):
         return None  # no such ID can exist
     row = await loader.load(engine_id)
     return None if row is None else build(row)
@@ -38,7 +47,7 @@ async def node(ctx: Context, global_id: str) -> Any:
     type_name, engine_id = decode_global_id(global_id)
     if type_name not in _builders(ctx):
         return None
-    return await by_engine_id(ctx, type_name, engine_id)
+    return await by_key(ctx, type_name, engine_id)
 
 
 async def nodes(ctx: Context, global_ids: list[str]) -> list[Any]:

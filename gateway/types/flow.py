@@ -12,6 +12,7 @@ from gateway.types.node import Connection, Node
 from gateway.types.scalars import DateTime
 
 if TYPE_CHECKING:
+    from gateway.types.end_user import EndUserConnection
     from gateway.types.filters import IntegrationFilter, IntegrationOrder, RunFilter, RunOrder
     from gateway.types.integration import IntegrationConnection
     from gateway.types.run import RunConnection
@@ -100,9 +101,15 @@ class Flow(Node):
         filter: Annotated[IntegrationFilter, strawberry.lazy(_FILTERS)] | None = None,
         order_by: Annotated[IntegrationOrder, strawberry.lazy(_FILTERS)] | None = None,
     ) -> Annotated[IntegrationConnection, strawberry.lazy("gateway.types.integration")]:
-        return await lists.integrations_of_flow(
-            info.context, self.flow_id, first, after, last, before, search, filter, order_by
+        return await lists.integrations(
+            info.context, "flow", self.flow_id, first, after, last, before, search, filter, order_by
         )
+
+    @strawberry.field(description="End-users with an integration of this flow, most recent first.")
+    async def end_users(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> Annotated[EndUserConnection, strawberry.lazy("gateway.types.end_user")]:
+        return await lists.end_users_of_flow(info.context, self.flow_id, first, after)
 
     @strawberry.field(description="Runs across the flow's integrations.")
     async def runs(

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from gateway.context import Context
     from gateway.types.filters import RunFilter, RunOrder
     from gateway.types.flow import Flow
+    from gateway.types.history import IntegrationStatusChangeConnection
     from gateway.types.run import RunConnection
 
 _FILTERS = "gateway.types.filters"
@@ -65,6 +66,12 @@ class Integration(Node):
 
         row = await info.context.loaders.flow.load(self._flow_id)
         return Flow.from_row(row)
+
+    @strawberry.field(description="Newest first: when, from, to, why and who.")
+    async def status_history(
+        self, info: strawberry.Info, first: int | None = None, after: str | None = None
+    ) -> Annotated[IntegrationStatusChangeConnection, strawberry.lazy("gateway.types.history")]:
+        return await lists.status_history(info.context, self.integration_id, first, after)
 
     @strawberry.field(description="Newest first unless orderBy says otherwise.")
     async def runs(

@@ -9,6 +9,7 @@ from gateway.auth.permissions import CanRead
 from gateway.errors import NotFound
 from gateway.resolvers import lists, lookups
 from gateway.types.account import Account
+from gateway.types.end_user import EndUser
 from gateway.types.filters import FlowFilter, RunFilter, RunOrder, RunSearch
 from gateway.types.flow import Flow, FlowConnection
 from gateway.types.integration import Integration
@@ -41,19 +42,23 @@ class NodeQueries:
 class LookupQueries:
     @strawberry.field(permission_classes=READ)
     async def flow(self, info: strawberry.Info, flow_id: str) -> Flow | None:
-        return await lookups.by_engine_id(info.context, "Flow", flow_id)
+        return await lookups.by_key(info.context, "Flow", flow_id)
 
     @strawberry.field(permission_classes=READ)
     async def integration(self, info: strawberry.Info, integration_id: str) -> Integration | None:
-        return await lookups.by_engine_id(info.context, "Integration", integration_id)
+        return await lookups.by_key(info.context, "Integration", integration_id)
 
     @strawberry.field(permission_classes=READ)
     async def run(self, info: strawberry.Info, run_id: str) -> Run | None:
-        return await lookups.by_engine_id(info.context, "Run", run_id)
+        return await lookups.by_key(info.context, "Run", run_id)
 
     @strawberry.field(permission_classes=READ)
     async def step(self, info: strawberry.Info, step_id: str) -> Step | None:
-        return await lookups.by_engine_id(info.context, "Step", step_id)
+        return await lookups.by_key(info.context, "Step", step_id)
+
+    @strawberry.field(permission_classes=READ, description="Null for an unknown userId.")
+    async def end_user(self, info: strawberry.Info, user_id: str) -> EndUser | None:
+        return await lookups.by_key(info.context, "EndUser", user_id)
 
 
 @strawberry.type

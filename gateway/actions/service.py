@@ -1,0 +1,149 @@
+"""What admins do to integrations and end-users, each in one transaction.
+
+Writes of one account are serialised (advisory lock on PostgreSQL, BEGIN IMMEDIATE on SQLite),
+so two concurrent actions on one integration apply one after the other and the history shows
+both in that order. Another account's IDs are simply not found: NOT_FOUND, never CONFLICT or
+FORBIDDEN, which would tell that they exist.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.actions import task_limits
+from gateway.actions.transitions import Actor, change_status, check_user_transition
+from gateway.auth.keys import Principal
+from gateway.db import accounts, rows
+from gateway.db.engine import Database
+from gateway.errors import BadUserInput, NotFound
+
+Row = dict[str, Any]
+MAX_BULK = 100
+
+
+@dataclass
+class Outcome:
+    """The rows after the action, and the status changes it made (to publish after commit)."""
+
+    rows: list[Row]
+    changes: list[tuple[Row, str]] = field(default_factory=list)
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor("KEY", principal.name, principal.role)
+
+
+async def set_integration_status(
+    db: Database, principal: Principal, integration_ids: list[str], target: str
+) -> Outcome:
+    """Moves every integration to ``target``, or none of them (unknown ID, illegal change)."""
+    ids = list(dict.fromkeys(integration_ids))
+    if not ids:
+        raise BadUserInput("Give at least one integrationId.")
+    if len(ids) > MAX_BULK:
+        raise BadUserInput(f"At most {MAX_BULK} integrations at once, got {len(ids)}.")
+    account_id = principal.account_id
+    now = datetime.now(UTC)
+    async with db.write(account_id) as conn:
+        found = await rows.load_by_key(conn, "integrations", account_id, ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFound(f"No integration {missing[0]!r}.", integrationIds=missing)
+        outcome = Outcome([found[i] for i in ids])
+        history: list[Row] = []
+        for row in outcome.rows:
+            if check_user_transition(row["integration_id"], row["status"], target):
+                previous = change_status(row, target, None, now, _actor(principal), history)
+                outcome.changes.append((row, previous))
+        changed = sorted((row for row, _ in outcome.changes), key=lambda r: r["integration_id"])
+        await rows.upsert(conn, "integrations", changed)
+        await rows.insert_history(conn, history)
+    return outcome
+
+
+async def _write_end_user(
+    conn: Any, end_user: Row, changes: task_limits.Changed, history: list[Row]
+) -> None:
+    await rows.upsert(conn, "end_users", [end_user])
+    changed = sorted((row for row, _ in changes), key=lambda r: r["integration_id"])
+    await rows.upsert(conn, "integrations", changed)
+    await rows.insert_history(conn, history)
+
+
+async def set_task_limit(
+    db: Database,
+    principal: Principal,
+    user_id: str,
+    limit: int | None,
+    period_days: int | None,
+) -> tuple[Row, task_limits.Changed]:
+    if limit is not None and limit < 0:
+        raise BadUserInput(f"limit must be 0 or more, got {limit}.")
+    if period_days is not None and not 1 <= period_days <= 3660:
+        raise BadUserInput(f"periodDays must be between 1 and 3660, got {period_days}.")
+    account_id = principal.account_id
+    async with db.write(account_id) as conn:
+        end_user = (await rows.load_by_key(conn, "end_users", account_id, [user_id])).get(user_id)
+        if end_user is None:
+            raise NotFound(f"No end-user {user_id!r}.")
+        integrations = await rows.load_integrations_of_users(conn, account_id, [user_id])
+        history: list[Row] = []
+        changes = task_limits.set_limit(
+            end_user, list(integrations.values()), limit, period_days, datetime.now(UTC), history
+        )
+        await _write_end_user(conn, end_user, changes, history)
+    return end_user, changes
+
+
+async def start_new_periods(
+    db: Database, now: datetime | None = None
+) -> list[tuple[str, Row, str]]:
+    """Starts the next period of every limit whose period ended, enabling again what the limit
+    paused. Returns (account, integration, previous status) for each change."""
+    now = now or datetime.now(UTC)
+    async with db.read() as conn:
+        due = await rows.end_users_with_ended_periods(conn, now)
+    by_account: dict[str, list[str]] = defaultdict(list)
+    for account_id, user_id in due:
+        by_account[account_id].append(user_id)
+    out: list[tuple[str, Row, str]] = []
+    for account_id, user_ids in by_account.items():
+        async with db.write(account_id) as conn:
+            end_users = await rows.load_by_key(conn, "end_users", account_id, user_ids)
+            integrations = await rows.load_integrations_of_users(conn, account_id, user_ids)
+            for user_id, end_user in end_users.items():
+                mine = [i for i in integrations.values() if i["user_id"] == user_id]
+                history: list[Row] = []
+                changes = task_limits.roll_period(end_user, mine, now, history)
+                await _write_end_user(conn, end_user, changes, history)
+                out += [(account_id, row, previous) for row, previous in changes]
+    return out
+
+
+async def set_account_settings(
+    db: Database,
+    principal: Principal,
+    auto_pause_after_failures: int | None,
+    retention_days: int | None,
+) -> Any:
+    values: dict[str, Any] = {}
+    if auto_pause_after_failures is not None:
+        if not 0 <= auto_pause_after_failures <= 10_000:
+            raise BadUserInput(
+                "autoPauseAfterFailures must be between 0 (off) and 10000, got "
+                f"{auto_pause_after_failures}."
+            )
+        values["auto_pause_after_failures"] = auto_pause_after_failures
+    if retention_days is not None:
+        if not 0 <= retention_days <= 36_600:
+            raise BadUserInput(
+                f"retentionDays must be between 0 (keep all) and 36600, got {retention_days}."
+            )
+        values["retention_days"] = retention_days
+    async with db.write(principal.account_id) as conn:
+        if values:
+            await accounts.update_settings(conn, principal.account_id, **values)
+        return await accounts.account(conn, principal.account_id)

@@ -14,7 +14,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.actions import task_limits
-from gateway.actions.transitions import AUTO_PAUSE, ENGINE, NOT_RECEIVING, Actor, change_status
+from gateway.actions.transitions import (
+    AUTO_PAUSE,
+    ENGINE,
+    NOT_RECEIVING,
+    TASK_LIMIT,
+    Actor,
+    change_status,
+)
 from gateway.ingest.bodies import cap_body, size_bytes, storable
 from gateway.ingest.events import Event, EventError
 from gateway.ingest.redaction import Redactor
@@ -161,8 +168,12 @@ class Applier:
             "consecutive_failures": 0,
         }
         self.state.integrations[d["integration_id"]] = integration
-        self._end_user(d["user_id"], event.occurred_at)
+        end_user = self._end_user(d["user_id"], event.occurred_at)
         self._set_status(integration, d.get("status") or "ENABLED", None, event.occurred_at, ENGINE)
+        # An end-user already at their limit gets no new receiving integration either.
+        self._roll_period(d["user_id"])
+        if integration["status"] == "ENABLED" and task_limits.over_limit(end_user):
+            self._set_status(integration, "PAUSED", "BILLING", self.state.now, TASK_LIMIT)
 
     def integration_status_changed(self, event: Event) -> None:
         d = event.data
@@ -231,6 +242,9 @@ class Applier:
                     f"Run {d['run_id']!r} belongs to integration {existing['integration_id']!r}.",
                 )
             return  # a late or repeated runStarted never turns a run back to RUNNING
+        # A limit's period that ended before this batch resumes what it paused before the
+        # trigger is checked (the sweep may not have run yet).
+        self._roll_period(integration["user_id"])
         stopped = integration["receiving_stopped_at"]
         if (
             integration["status"] in NOT_RECEIVING
@@ -330,6 +344,19 @@ class Applier:
                     run_id=run["run_id"],
                 )
             )
+
+    def _roll_period(self, user_id: str) -> None:
+        end_user = self.state.end_users.get(user_id)
+        if end_user is None or end_user["task_limit"] is None:
+            return
+        period_end = end_user["period_end"]
+        now = self.state.now
+        for changed, previous in task_limits.roll_period(
+            end_user, self.state.integrations_of_user(user_id), now, self.state.history
+        ):
+            self._status_changed(changed, previous, now)
+        if end_user["period_end"] != period_end:
+            self.state.touch("end_users", user_id)
 
     def _add_tasks(self, run: Row, delta: int) -> None:
         if not delta:

@@ -20,6 +20,7 @@ from gateway.ingest.redaction import Redactor
 from gateway.ingest.state import BatchState
 
 MAX_BATCH = 1000
+DEFAULT_AUTO_PAUSE_AFTER = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,10 @@ async def _load_state(conn: AsyncConnection, account_id: str, events: list[Event
 
     state = BatchState(account_id)
     account = await accounts.account(conn, account_id)
-    state.auto_pause_after = account.auto_pause_after_failures if account is not None else 0
+    # Without an account row, the default threshold of a new account (10), not "off".
+    state.auto_pause_after = (
+        account.auto_pause_after_failures if account is not None else DEFAULT_AUTO_PAUSE_AFTER
+    )
     state.runs = await rows.load_by_key(conn, "runs", account_id, ids["run"])
     ids["integration"].update(r["integration_id"] for r in state.runs.values())
     state.integrations = await rows.load_by_key(

@@ -18,6 +18,11 @@ def is_engine_id(text: str) -> bool:
     return ENGINE_ID.fullmatch(text) is not None
 
 
+def is_user_id(text: str) -> bool:
+    """End-user IDs come from the account's own app: any printable text up to 256."""
+    return 1 <= len(text) <= 256 and text.isprintable()
+
+
 def encode_global_id(type_name: str, engine_id: str) -> str:
     return base64.urlsafe_b64encode(f"{type_name}:{engine_id}".encode()).rstrip(b"=").decode()
 

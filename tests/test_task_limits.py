@@ -450,3 +450,11 @@ async def test_a_new_integration_of_a_user_at_the_limit_starts_paused(
     integration = data["integration"]
     assert (integration["status"], integration["pausedReason"]) == ("PAUSED", "BILLING")
     assert integration["statusHistory"]["nodes"][0] == {"to": "PAUSED", "actor": "task-limit"}
+
+
+async def test_set_task_limit_on_an_impossible_user_id_is_not_found(admin: Api) -> None:
+    codes = await admin.error_codes(
+        "mutation($u: String!) { setTaskLimit(userId: $u, limit: 1) { userId } }",
+        {"u": "a\u0000b"},
+    )
+    assert codes == ["NOT_FOUND"]

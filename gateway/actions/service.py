@@ -19,6 +19,7 @@ from gateway.auth.keys import Principal
 from gateway.db import accounts, rows
 from gateway.db.engine import Database
 from gateway.errors import BadUserInput, NotFound
+from gateway.ids import is_engine_id, is_user_id
 
 Row = dict[str, Any]
 MAX_BULK = 100
@@ -46,12 +47,21 @@ async def set_integration_status(
     if len(ids) > MAX_BULK:
         raise BadUserInput(f"At most {MAX_BULK} integrations at once, got {len(ids)}.")
     account_id = principal.account_id
-    now = datetime.now(UTC)
     async with db.write(account_id) as conn:
-        found = await rows.load_by_key(conn, "integrations", account_id, ids)
+        # Taken once the account's write lock is held, so that changes applied one after the
+        # other also carry times in that order (history, status_changed_at, receiving_stopped_at).
+        now = datetime.now(UTC)
+        # Text that cannot be an engine ID names nothing; it never reaches the database
+        # (PostgreSQL refuses NUL bytes).
+        found = await rows.load_by_key(
+            conn, "integrations", account_id, [i for i in ids if is_engine_id(i)]
+        )
         missing = [i for i in ids if i not in found]
         if missing:
-            raise NotFound(f"No integration {missing[0]!r}.", integrationIds=missing)
+            raise NotFound(
+                f"No integration {missing[0][:140]!r}.",
+                integrationIds=[i[:140] for i in missing],
+            )
         outcome = Outcome([found[i] for i in ids])
         history: list[Row] = []
         for row in outcome.rows:
@@ -84,6 +94,8 @@ async def set_task_limit(
         raise BadUserInput(f"limit must be 0 or more, got {limit}.")
     if period_days is not None and not 1 <= period_days <= 3660:
         raise BadUserInput(f"periodDays must be between 1 and 3660, got {period_days}.")
+    if not is_user_id(user_id):
+        raise NotFound(f"No end-user {user_id[:300]!r}.")
     account_id = principal.account_id
     async with db.write(account_id) as conn:
         end_user = (await rows.load_by_key(conn, "end_users", account_id, [user_id])).get(user_id)

@@ -8,7 +8,7 @@ from typing import Any
 from gateway.context import Context
 from gateway.db import accounts
 from gateway.errors import BadUserInput
-from gateway.ids import decode_global_id, is_engine_id
+from gateway.ids import decode_global_id, is_engine_id, is_user_id
 
 
 def _builders(ctx: Context) -> dict[str, tuple[Any, Any]]:
@@ -30,9 +30,7 @@ def _builders(ctx: Context) -> dict[str, tuple[Any, Any]]:
 
 def _may_exist(type_name: str, key: str) -> bool:
     """Whether an object of the type could have this key (PostgreSQL refuses NUL, for one)."""
-    if type_name == "EndUser":
-        return 1 <= len(key) <= 256 and key.isprintable()
-    return is_engine_id(key)
+    return is_user_id(key) if type_name == "EndUser" else is_engine_id(key)
 
 
 async def by_key(ctx: Context, type_name: str, engine_id: str) -> Any:

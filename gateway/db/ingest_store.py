@@ -31,19 +31,6 @@ async def existing_receipts(
     return {row[0] for row in rows}
 
 
-async def load_steps_of_runs(
-    conn: AsyncConnection, account_id: str, run_ids: Iterable[str]
-) -> dict[str, Row]:
-    run_ids = sorted(set(run_ids))
-    if not run_ids:
-        return {}
-    s = t.steps
-    rows = await conn.execute(
-        select(s).where(s.c.account_id == account_id, s.c.run_id.in_(run_ids))
-    )
-    return {row.step_id: dict(row._mapping) for row in rows}
-
-
 async def add_flow_hours(
     conn: AsyncConnection, account_id: str, hours: dict[tuple[str, datetime], list[int]]
 ) -> None:

@@ -32,31 +32,35 @@ def insert_statement(conn: AsyncConnection, table: Table) -> Any:
     return module.insert(table)
 
 
+def _key(table: Table) -> str:
+    return next(c.name for c in table.primary_key.columns if c.name != "account_id")
+
+
+async def load_where_in(
+    conn: AsyncConnection, table_name: str, account_id: str, column: str, values: Iterable[str]
+) -> dict[str, Row]:
+    """The account's rows whose ``column`` is one of ``values``, by primary key."""
+    table = TABLES[table_name]
+    wanted = sorted(set(values))
+    if not wanted:
+        return {}
+    key = _key(table)
+    result = await conn.execute(
+        select(table).where(table.c.account_id == account_id, table.c[column].in_(wanted))
+    )
+    return {getattr(row, key): dict(row._mapping) for row in result}
+
+
 async def load_by_key(
     conn: AsyncConnection, table_name: str, account_id: str, keys: Iterable[str]
 ) -> dict[str, Row]:
-    table = TABLES[table_name]
-    keys = sorted(set(keys))
-    if not keys:
-        return {}
-    key_col = next(c for c in table.primary_key.columns if c.name != "account_id")
-    rows = await conn.execute(
-        select(table).where(table.c.account_id == account_id, key_col.in_(keys))
-    )
-    return {getattr(row, key_col.name): dict(row._mapping) for row in rows}
+    return await load_where_in(conn, table_name, account_id, _key(TABLES[table_name]), keys)
 
 
 async def load_integrations_of_users(
     conn: AsyncConnection, account_id: str, user_ids: Iterable[str]
 ) -> dict[str, Row]:
-    user_ids = sorted(set(user_ids))
-    if not user_ids:
-        return {}
-    i = t.integrations
-    rows = await conn.execute(
-        select(i).where(i.c.account_id == account_id, i.c.user_id.in_(user_ids))
-    )
-    return {row.integration_id: dict(row._mapping) for row in rows}
+    return await load_where_in(conn, "integrations", account_id, "user_id", user_ids)
 
 
 async def insert_history(conn: AsyncConnection, rows: list[Row]) -> None:

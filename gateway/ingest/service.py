@@ -137,6 +137,6 @@ async def _load_state(conn: AsyncConnection, account_id: str, events: list[Event
     state.apps = await rows.load_by_key(conn, "apps", account_id, ids["app"])
     new_runs = starting_runs - state.runs.keys()
     state.steps = await rows.load_by_key(conn, "steps", account_id, ids["step"])
-    state.steps.update(await store.load_steps_of_runs(conn, account_id, new_runs))
+    state.steps.update(await rows.load_where_in(conn, "steps", account_id, "run_id", new_runs))
     state.early_finishes = await rows.load_by_key(conn, "early_finishes", account_id, new_runs)
     return state

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import strawberry
 from strawberry.permission import BasePermission
 
@@ -18,14 +20,7 @@ async def _set_status(info: strawberry.Info, ids: list[str], target: str) -> lis
     ctx = info.context
     outcome = await service.set_integration_status(ctx.services.db, ctx.principal, ids, target)
     build = Integration.builder(ctx)
-    return [build(_Row(row)) for row in outcome.rows]
-
-
-class _Row:
-    """Attribute access to a written row (a dict), as the types read rows."""
-
-    def __init__(self, row: dict[str, object]) -> None:
-        self.__dict__.update(row)
+    return [build(SimpleNamespace(**row)) for row in outcome.rows]
 
 
 @strawberry.type
@@ -88,4 +83,4 @@ class SettingsMutations:
         row, _ = await service.set_task_limit(
             ctx.services.db, ctx.principal, user_id, limit, period_days
         )
-        return EndUser.from_row(_Row(row))
+        return EndUser.from_row(SimpleNamespace(**row))

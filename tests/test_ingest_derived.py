@@ -277,3 +277,20 @@ async def test_status_change_needs_a_reason_only_when_pausing(ingester: Api) -> 
         (0, "BAD_USER_INPUT"),
         (1, "BAD_USER_INPUT"),
     ]
+
+
+async def test_network_code_falls_back_when_its_step_loses_the_code(
+    ingester: Api, viewer: Api
+) -> None:
+    first = [
+        e.flow(), e.integration("int-nc"), e.run_started("run-nc", "int-nc", 10),
+        e.step_finished("nc-1", "run-nc", 1, 11, 12, code=201),
+        e.step_finished("nc-2", "run-nc", 2, 12, 13, status="FAILED", code=503),
+    ]
+    await ingester.data(e.INGEST, {"events": first})
+    query = '{ run(runId: "run-nc") { networkCode } }'
+    assert (await viewer.data(query))["run"]["networkCode"] == 503
+    # Re-finished without a code, in a later batch: step 1 (stored, not in the batch) decides.
+    redo = [e.step_finished("nc-2", "run-nc", 2, 12, 14, status="FAILED", code=None)]
+    await ingester.data(e.INGEST, {"events": redo})
+    assert (await viewer.data(query))["run"]["networkCode"] == 201

@@ -380,6 +380,18 @@ class Applier:
         ):
             self._status_changed(changed, previous, now)
 
+    def recompute_network_codes(self, stored_steps: dict[str, Row]) -> None:
+        """Sets each flagged run's code from all its steps: the stored ones, overlaid with
+        this batch's."""
+        steps = {**stored_steps, **self.state.steps}
+        for run_id in self.state.network_codes_to_recompute:
+            run = self.state.runs[run_id]
+            run["network_code"] = run["network_code_position"] = None
+            for step in sorted(
+                (s for s in steps.values() if s["run_id"] == run_id), key=lambda s: s["position"]
+            ):
+                self._note_network_code(run, step)
+
     @staticmethod
     def _note_network_code(run: Row, step: Row) -> None:
         if step["network_code"] is None or step["status"] == "RUNNING":
@@ -462,6 +474,10 @@ class Applier:
             if delta:
                 run["tasks_consumed"] += delta
                 self._add_tasks(run, delta)
+            if new_step["network_code"] is None and run["network_code_position"] == d["position"]:
+                # The step that gave the run its code lost it: the next lower one decides,
+                # and it may not be in this batch (see recompute_network_codes).
+                self.state.network_codes_to_recompute.add(d["run_id"])
             self._note_network_code(run, new_step)
             self.state.touch("runs", d["run_id"])
         if previous != d["status"]:

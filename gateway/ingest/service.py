@@ -86,6 +86,12 @@ async def ingest(
                 outcome.rejected.append(Rejection(index, event.event_id, error.code, error.message))
                 continue
             applied.append(event.event_id)
+        if state.network_codes_to_recompute:
+            applier.recompute_network_codes(
+                await rows.load_where_in(
+                    conn, "steps", account_id, "run_id", state.network_codes_to_recompute
+                )
+            )
         for table in rows.TABLES:
             dirty = state.rows_to_write(table)
             if table == "early_finishes":

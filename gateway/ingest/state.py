@@ -31,6 +31,7 @@ class BatchState:
     # (flow_id, hour) -> [runs, failed_runs, tasks] deltas, added to the stored buckets.
     hours: dict[tuple[str, datetime], list[int]] = field(default_factory=dict)
     applied_early_finishes: set[str] = field(default_factory=set)
+    network_codes_to_recompute: set[str] = field(default_factory=set)
 
     def touch(self, table: str, key: str) -> None:
         self.dirty[table].add(key)

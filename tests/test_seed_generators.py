@@ -15,8 +15,6 @@ import pytest
 
 from gateway.seed.demo import demo_events
 from gateway.seed.events import (
-    ACTIONS,
-    APPS,
     ERROR_CODES,
     INTEGRATION_STATUSES,
     MEMBERS,
@@ -27,6 +25,12 @@ from gateway.seed.events import (
     integration_status_changed,
     iso,
     member_of,
+)
+from gateway.seed.fakes import (
+    APPS,
+)
+from gateway.seed.payloads import (
+    ACTIONS,
     step_payload,
 )
 from gateway.seed.synthetic import synthetic_event_count, synthetic_events

@@ -21,14 +21,9 @@ from datetime import datetime
 from functools import partial
 
 from gateway.seed.events import (
-    ACTIONS,
-    APPS,
-    COMPANIES,
     ERROR_CODES,
-    Credentials,
     Event,
     EventIds,
-    RunContext,
     app_upserted,
     flow_upserted,
     from_ms,
@@ -37,10 +32,19 @@ from gateway.seed.events import (
     run_finished,
     run_started,
     step_finished,
-    step_payload,
     step_started,
     to_ms,
     utc_ms,
+)
+from gateway.seed.fakes import (
+    APPS,
+    COMPANIES,
+    Credentials,
+    RunContext,
+)
+from gateway.seed.payloads import (
+    ACTIONS,
+    step_payload,
 )
 
 DEMO_ACCOUNT = "demo"

@@ -27,14 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.seed.events import (
-    ACTIONS,
-    APPS,
-    COMPANIES,
     ERROR_CODES,
-    Action,
-    Credentials,
     Event,
-    RunContext,
     app_upserted,
     flow_upserted,
     from_ms,
@@ -42,10 +36,20 @@ from gateway.seed.events import (
     run_finished,
     run_started,
     step_finished,
-    step_payload,
     step_started,
     to_ms,
     utc_ms,
+)
+from gateway.seed.fakes import (
+    APPS,
+    COMPANIES,
+    Credentials,
+    RunContext,
+)
+from gateway.seed.payloads import (
+    ACTIONS,
+    Action,
+    step_payload,
 )
 
 SECOND = 1_000

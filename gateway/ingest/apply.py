@@ -22,8 +22,8 @@ from gateway.actions.transitions import (
     Actor,
     change_status,
 )
-from gateway.ingest.bodies import cap_body, size_bytes, storable
 from gateway.ingest.events import Event, EventError
+from gateway.ingest.payloads import stored_payload
 from gateway.ingest.redaction import Redactor
 from gateway.ingest.state import BatchState, Row
 
@@ -466,7 +466,9 @@ class Applier:
         self.state.steps[d["step_id"]] = new_step
         self.state.touch("steps", d["step_id"])
         if d.get("payload") is not None:
-            self.state.payloads[d["step_id"]] = self._payload(d["step_id"], d["payload"])
+            self.state.payloads[d["step_id"]] = stored_payload(
+                self.redactor, self.body_limit, self.state.account_id, d["step_id"], d["payload"]
+            )
             self.state.touch("payloads", d["step_id"])
         run = self.state.runs.get(d["run_id"])
         if run is not None:
@@ -498,58 +500,3 @@ class Applier:
                 run_id=step["run_id"],
             )
         )
-
-    def _payload(self, step_id: str, payload: dict[str, Any]) -> Row:
-        redact = self.redactor
-        request = payload["request"]
-        response = payload.get("response")
-        req_body = cap_body(redact.body(request.get("body")), self.body_limit)
-        row: Row = {
-            "account_id": self.state.account_id,
-            "step_id": step_id,
-            "request_method": request["method"],
-            "request_url": storable(redact.url(request["url"])),
-            "request_headers": _headers(redact, request.get("headers") or []),
-            "request_body": req_body.text,
-            "request_size": size_bytes(request.get("body")),
-            "request_truncated": req_body.truncated,
-            "response_status": None,
-            "response_headers": None,
-            "response_body": None,
-            "response_size": None,
-            "response_truncated": None,
-            "objects": [
-                {
-                    "key": storable(obj["key"]),
-                    "value": _storable_json(redact.json_value(obj.get("value"))),
-                }
-                for obj in payload.get("objects") or []
-            ],
-        }
-        if response is not None:
-            resp_body = cap_body(redact.body(response.get("body")), self.body_limit)
-            row.update(
-                response_status=response["status_code"],
-                response_headers=_headers(redact, response.get("headers") or []),
-                response_body=resp_body.text,
-                response_size=size_bytes(response.get("body")),
-                response_truncated=resp_body.truncated,
-            )
-        return row
-
-
-def _headers(redactor: Redactor, headers: list[dict[str, str]]) -> list[list[str]]:
-    pairs = redactor.headers([(h["name"], h["value"]) for h in headers])
-    return [[storable(name), storable(value)] for name, value in pairs]
-
-
-def _storable_json(value: Any) -> Any:
-    if isinstance(value, str):
-        return storable(value)
-    if isinstance(value, dict):
-        return {
-            storable(k) if isinstance(k, str) else k: _storable_json(v) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_storable_json(v) for v in value]
-    return value

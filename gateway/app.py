@@ -19,6 +19,7 @@ from gateway.actions.periodic import run_period_sweeps
 from gateway.config import Settings, get_settings
 from gateway.db.migrate import upgrade_async
 from gateway.http.endpoint import GraphQLEndpoint
+from gateway.metrics import CONTENT_TYPE
 from gateway.schema import schema
 from gateway.services import Services
 
@@ -54,11 +55,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
+    async def metrics(_request: Request) -> Response:
+        return Response(services.metrics.exposition(), media_type=CONTENT_TYPE)
+
     app = Starlette(
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
         ],
         middleware=[
             Middleware(

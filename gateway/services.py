@@ -9,6 +9,7 @@ from gateway.config import Settings
 from gateway.db.engine import Database
 from gateway.ingest.redaction import Redactor
 from gateway.links import Links
+from gateway.metrics import Metrics
 
 
 @dataclass
@@ -18,6 +19,7 @@ class Services:
     authenticator: Authenticator
     redactor: Redactor
     links: Links
+    metrics: Metrics
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -36,6 +38,7 @@ class Services:
                 run_template=settings.run_url_template,
                 logs_template=settings.logs_url_template,
             ),
+            metrics=Metrics(),
         )
 
     async def close(self) -> None:

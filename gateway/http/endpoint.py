@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -248,7 +249,9 @@ class GraphQLEndpoint:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
+        started = time.perf_counter()
         response = await self.handle(request)
+        self.services.metrics.observe_request(response.status_code, time.perf_counter() - started)
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:

@@ -55,10 +55,12 @@ async def ingest_events(ctx: Context, items: list[dict[str, Any]]) -> IngestOutc
     if len(items) > MAX_BATCH:
         raise BadUserInput(f"A batch holds at most {MAX_BATCH} events, got {len(items)}.")
     services = ctx.services
-    return await ingest(
+    outcome = await ingest(
         services.db,
         ctx.account_id,
         [to_event(item) for item in items],
         redactor=services.redactor,
         body_limit=services.settings.payload_body_limit_bytes,
     )
+    services.metrics.count_ingest(outcome.accepted, outcome.duplicates, len(outcome.rejected))
+    return outcome

@@ -156,6 +156,107 @@ def test_harmless_names(name: str) -> None:
     assert not R.is_secret_name(name)
 
 
+# Names are split into words and matched as whole words; a word that names a domain (auth,
+# oauth, session, signature) is secret only as the name's last word, and a secret word that
+# merely qualifies a harmless last word (``token_type``, ``password_changed_at``) is not.
+SURVIVING_HEADERS = [
+    "X-OAuth-Scopes",
+    "X-Accepted-OAuth-Scopes",
+    "X-OAuth-Client-Id",
+    "X-Auth-Scopes",
+    "X-RateLimit-Remaining",
+    "Author",
+    "Authority",
+    ":authority",
+    "Content-Length",
+    "X-Request-Id",
+    "Accept",
+    "ETag",
+    "Keep-Alive",
+    "X-GitHub-Media-Type",
+    "Tokenizer-Version",
+    "WWW-Authenticate",
+    "Access-Control-Allow-Credentials",
+    "X-Session-Timeout",
+]
+REDACTED_HEADERS = [
+    "Authorization",
+    "Proxy-Authorization",
+    "X-Auth-Token",
+    "X-Auth",
+    "X-Auth-Key",
+    "x-api-key",
+    "Api-Key",
+    "X-Amz-Security-Token",
+    "X-Hub-Signature-256",
+    "Set-Cookie",
+    "Cookie",
+    "X-CSRFToken",
+]
+
+
+def test_header_names_match_secret_words_as_whole_words() -> None:
+    headers = [(name, "v1") for name in SURVIVING_HEADERS + REDACTED_HEADERS]
+    redacted = dict(R.headers(headers))
+    assert [n for n in SURVIVING_HEADERS if redacted[n] == REDACTED] == []
+    assert [n for n in REDACTED_HEADERS if redacted[n] != REDACTED] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        # a domain word names a secret only as the last word
+        ("oauth", True),
+        ("oauth_scopes", False),
+        ("auth_type", False),
+        ("authMethod", False),
+        ("auth2", True),
+        ("session", True),
+        ("session_timeout", False),
+        ("sessionKey", True),
+        ("oauth_signature", True),
+        ("oauth_signature_method", False),
+        ("authentication", True),
+        ("authentication_method", False),
+        # a secret word before a harmless last word only qualifies it
+        ("token_type_hint", False),
+        ("token_endpoint", False),
+        ("authorization_endpoint", False),
+        ("password_changed_at", False),
+        ("client_secret_expires_at", False),
+        ("refresh_token_expires_in", False),
+        # ... but a secret last word, or any other last word, keeps the name secret
+        ("password_confirmation", True),
+        ("secret_key_base", True),
+        ("aws_secret_access_key", True),
+        ("auth_token_value", True),
+        ("DB_PASSWD", True),
+        ("client_secret", True),
+        ("refresh_token", True),
+        ("accessToken", True),
+        ("password", True),
+    ],
+)
+def test_name_words(name: str, secret: bool) -> None:
+    assert R.is_secret_name(name) is secret
+
+
+def test_extra_name_words_are_whole_words_in_sequence() -> None:
+    redactor = Redactor(extra_name_words=("pin", "tenant-key", "scope"))
+    assert redactor.is_secret_name("X-Card-PIN")
+    assert redactor.is_secret_name("cardPin")
+    assert not redactor.is_secret_name("spin")
+    assert not redactor.is_secret_name("pin_length")
+    assert redactor.is_secret_name("tenantKey")
+    assert redactor.is_secret_name("X-Tenant-Key-V2")
+    assert redactor.is_secret_name("tenantkey")
+    assert not redactor.is_secret_name("tenant")
+    assert not redactor.is_secret_name("key_tenant")
+    # an extra word that is also a harmless last word is still secret where it is the last word
+    assert redactor.is_secret_name("x-scope")
+    assert not R.is_secret_name("x-scope")
+
+
 # --- URLs -------------------------------------------------------------------------------
 
 

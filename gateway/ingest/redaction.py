@@ -29,30 +29,51 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-__all__ = ["DEFAULT_NAME_WORDS", "DEFAULT_VALUE_PATTERNS", "REDACTED", "Redactor"]
+__all__ = [
+    "DEFAULT_HEAD_WORDS",
+    "DEFAULT_NAME_WORDS",
+    "DEFAULT_VALUE_PATTERNS",
+    "REDACTED",
+    "Redactor",
+]
 
 REDACTED = "[REDACTED]"
 
 # --- the name rule -------------------------------------------------------------------------
 
-#: A name is secret if one of its tokens, two adjacent tokens joined, or the whole name without
-#: separators is one of these words.
+#: A name is secret if a run of its adjacent words, joined, is one of these, wherever in the
+#: name it stands (``X-Api-Key``: ``api``+``key`` → ``apikey``).
 DEFAULT_NAME_WORDS: frozenset[str] = frozenset(
     {
         "token", "secret", "secrets", "password", "passwords", "passwd", "pwd", "passphrase",
-        "auth", "oauth", "authn", "authz", "authorization", "authentication",
-        "credential", "credentials", "signature", "sig", "jwt", "bearer",
-        "session", "sessionid", "sessid", "jsessionid", "phpsessid", "cookie", "cookies",
+        "authorization", "credential", "credentials", "jwt", "bearer",
+        "sessionid", "sessid", "jsessionid", "phpsessid", "cookie", "cookies",
         "apikey", "accesskey", "privatekey", "privkey", "secretkey", "signingkey",
-        "encryptionkey", "masterkey",
+        "encryptionkey", "masterkey", "authkey", "sessionkey",
     }
 )  # fmt: skip
-#: A name is also secret if it (or one of its tokens) merely *ends* with one of these, which
-#: catches run-together names such as ``accesstoken``, ``clientsecret``, ``x-csrftoken``.
+#: Words that name a *domain* rather than a secret: secret as the name's last word (``auth``,
+#: ``X-Auth``, ``session``, ``X-Amz-Signature``), not when they qualify another word
+#: (``X-OAuth-Scopes``, ``auth_type``, ``session_timeout``, ``oauth_signature_method``).
+DEFAULT_HEAD_WORDS: frozenset[str] = frozenset(
+    {"auth", "oauth", "authn", "authz", "authentication", "session", "signature", "sig"}
+)
+#: A word that *ends* with one of these is secret too: run-together compounds such as
+#: ``accesstoken``, ``clientsecret``, ``csrftoken`` (no English word ends with them).
 _SECRET_SUFFIXES = ("token", "secret", "password", "passwd", "apikey", "sessionid", "privatekey")
-#: Well-known harmless names that the rule above would otherwise catch (compared without
+#: Last words that describe something about a secret rather than hold one: a secret word
+#: before them only qualifies them (``token_type``, ``token_endpoint``, ``password_changed_at``,
+#: ``client_secret_expires_at``, ``expires_in``).
+_HARMLESS_HEADS = frozenset(
+    {
+        "type", "types", "hint", "endpoint", "method", "methods", "supported", "expires",
+        "expiry", "expiration", "ttl", "length", "count", "version", "format", "scope",
+        "scopes", "name", "names", "at", "in",
+    }
+)  # fmt: skip
+#: Well-known harmless names that the rules above would otherwise catch (compared without
 #: separators, lower-cased).
-_NOT_SECRET_NAMES = frozenset({"accesscontrolallowcredentials", "tokentype"})
+_NOT_SECRET_NAMES = frozenset({"accesscontrolallowcredentials"})
 
 _NAME_TOKEN_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _NON_ALNUM_RE = re.compile(r"[^a-z0-9]+")
@@ -165,8 +186,10 @@ def _parse_json_container(text: str) -> object:
 class Redactor:
     """Built once from settings; thread-safe, pure.
 
-    ``extra_name_words`` are added to the secret name words (compared lower-cased without
-    separators, so ``"x-tenant-key"`` matches the header ``X-Tenant-Key``).
+    ``extra_name_words`` are added to the secret name words, as whole words: ``"pin"``
+    matches ``card_pin`` and ``X-Card-PIN``, not ``spin``; a multi-word entry matches its words
+    in sequence or run together (``"tenant-key"`` matches ``X-Tenant-Key``, ``tenantKey``,
+    ``tenantkey``).
     ``extra_value_patterns`` are extra regexes; every match is replaced with ``[REDACTED]``.
     Invalid regexes raise :class:`re.error` when the redactor is built.
     """
@@ -197,22 +220,28 @@ class Redactor:
     def is_secret_name(self, name: str) -> bool:
         """Whether values under this header/key/parameter name must be redacted.
 
-        The name is split into tokens on anything that is not an ASCII letter or digit
+        The name is split into words on anything that is not an ASCII letter or digit
         (``-``, ``_``, ``.``, spaces, brackets, …) and on camelCase/digit boundaries, then
-        lower-cased: ``X-Auth-Token`` → ``x auth token``, ``authToken`` → ``auth token``,
-        ``APIKey`` → ``api key``. The name is secret if
+        lower-cased: ``X-OAuth-Scopes`` → ``x oauth scopes``, ``apiKey`` → ``api key``,
+        ``APIKey`` → ``api key``. Its *last word* is the last one that is not a number. The
+        name is secret if
 
-        1. a token, or two adjacent tokens joined (``api``+``key``), is a secret word
-           (``token``, ``secret``, ``password``, ``auth``, ``cookie``, ``session``, ``apikey``,
-           ``privatekey``, … plus ``extra_name_words``); or
-        2. the whole name without separators is a secret word; or
-        3. the whole name without separators, or a token, *ends with* ``token``, ``secret``,
-           ``password``, ``passwd``, ``apikey``, ``sessionid`` or ``privatekey``
-           (``accesstoken``, ``clientsecret``, ``x-csrftoken``).
+        1. a run of adjacent words, joined, is a secret word (``token``, ``secret``,
+           ``password``, ``passwd``, ``cookie``, ``authorization``, ``credentials``,
+           ``apikey`` from ``api key``, ``privatekey``, … plus ``extra_name_words``), or a word
+           ends with ``token``, ``secret``, ``password``, ``passwd``, ``apikey``, ``sessionid``
+           or ``privatekey`` (``accesstoken``, ``clientsecret``, ``x-csrftoken``); unless the
+           match ends before a harmless last word (``type``, ``hint``, ``endpoint``,
+           ``expires``, ``at``, ``in``, ``scopes``, …): ``token_type``, ``token_endpoint``,
+           ``password_changed_at`` describe a secret without holding it; or
+        2. the last word (or a run ending with it) is a domain word: ``auth``, ``oauth``,
+           ``authn``, ``authz``, ``authentication``, ``session``, ``signature``, ``sig``
+           (``X-Auth``, ``session``, ``X-Hub-Signature-256``), but not ``X-OAuth-Scopes``,
+           ``auth_type``, ``session_timeout``.
 
-        Whole tokens only: ``author``, ``authority``, ``authored_by``, ``tokenizer``,
-        ``max_tokens``, ``public_key`` are not secret. A tiny allow-list exempts well-known
-        harmless names (``Access-Control-Allow-Credentials``, ``token_type``).
+        Whole words only: ``author``, ``authority``, ``tokenizer``, ``max_tokens``,
+        ``public_key``, ``key`` are not secret. ``Access-Control-Allow-Credentials`` is
+        exempt by name.
         """
         return _is_secret_name(self._words, name)
 
@@ -393,15 +422,27 @@ def _is_secret_name(words: frozenset[str], name: str) -> bool:
     flat = _flat(name)
     if not flat or flat in _NOT_SECRET_NAMES:
         return False
-    if flat in words or flat.endswith(_SECRET_SUFFIXES):
-        return True
-    previous = ""
-    for raw in _NAME_TOKEN_RE.findall(name):
-        token = raw.lower()
-        if token in words or token.endswith(_SECRET_SUFFIXES) or previous + token in words:
-            return True
-        previous = token
+    tokens = [raw.lower() for raw in _NAME_TOKEN_RE.findall(name)]
+    head = max((i for i, token in enumerate(tokens) if not token.isdigit()), default=-1)
+    if head < 0:
+        return False
+    qualifies_only = head > 0 and tokens[head] in _HARMLESS_HEADS
+    longest = max(_LONGEST_HEAD_WORD, max(map(len, words), default=0))
+    for start in range(len(tokens)):
+        joined = ""
+        for end in range(start, len(tokens)):
+            joined += tokens[end]
+            if len(joined) > longest:
+                break
+            if joined in words or (end == start and joined.endswith(_SECRET_SUFFIXES)):
+                if end >= head or not qualifies_only:
+                    return True
+            elif end == head and joined in DEFAULT_HEAD_WORDS:
+                return True
     return False
+
+
+_LONGEST_HEAD_WORD = max(map(len, DEFAULT_HEAD_WORDS))
 
 
 def _after_scheme(rest: str) -> str:

@@ -52,6 +52,12 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def fold(text: str | None) -> str | None:
+    """The case-folded copy kept next to text matched case-insensitively (Unicode full case
+    folding, the same on both backends)."""
+    return None if text is None else text.casefold()
+
+
 def _id(name: str, **kw: Any) -> Column[str]:
     return Column(name, String(128), **kw)
 
@@ -119,6 +125,9 @@ integrations = Table(
     _id("flow_id", nullable=False),
     Column("user_id", String(256), nullable=False),
     Column("user_auth", String(256), nullable=True),
+    # Case-folded copy of user_auth, matched whole by search (SQLite's lower() folds ASCII
+    # only). Full case folding turns one character into at most three.
+    Column("user_auth_folded", String(3 * 256), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("status", String(24), nullable=False),
     Column("paused_reason", String(24), nullable=True),
@@ -135,9 +144,12 @@ integrations = Table(
     Index(None, "account_id", "flow_id", "created_at", "integration_id"),
     Index(None, "account_id", "flow_id", "last_run_start", "integration_id"),
     Index(None, "account_id", "flow_id", "user_id"),
-    Index(None, "account_id", "flow_id", "user_auth"),
     Index(None, "account_id", "flow_id", "status"),
     Index(None, "account_id", "user_id", "created_at", "integration_id"),
+    Index(None, "account_id", "user_auth_folded"),
+    # The account-wide list, in either order.
+    Index(None, "account_id", "created_at", "integration_id"),
+    Index(None, "account_id", "last_run_start", "integration_id"),
 )
 
 runs = Table(

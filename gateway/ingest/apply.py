@@ -156,6 +156,7 @@ class Applier:
             "flow_id": d["flow_id"],
             "user_id": d["user_id"],
             "user_auth": d.get("user_auth"),
+            "user_auth_folded": None if d.get("user_auth") is None else d["user_auth"].casefold(),
             "created_at": event.occurred_at,
             "status": None,
             "paused_reason": None,

@@ -19,7 +19,7 @@ from gateway.actions.periodic import run_period_sweeps
 from gateway.config import Settings, get_settings
 from gateway.db.migrate import upgrade_async
 from gateway.http.endpoint import GraphQLEndpoint
-from gateway.metrics import CONTENT_TYPE
+from gateway.metrics import CONTENT_TYPE, scrape_allowed
 from gateway.schema import schema
 from gateway.services import Services
 
@@ -55,7 +55,16 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    async def metrics(_request: Request) -> Response:
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+
+    async def metrics(request: Request) -> Response:
+        if not scrape_allowed(request.headers.get("authorization"), metrics_token):
+            return Response(
+                "/metrics needs Authorization: Bearer <GATEWAY_METRICS_TOKEN>\n",
+                401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                media_type="text/plain",
+            )
         return Response(services.metrics.exposition(), media_type=CONTENT_TYPE)
 
     app = Starlette(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     redact_value_patterns: list[str] = Field(default_factory=list)
 
     key_cache_seconds: float = 5.0
+    # When set, /metrics wants ``Authorization: Bearer <token>``; unset or empty: open.
+    metrics_token: SecretStr | None = None
     graphiql: bool = True
     retention_days: int = 30
     period_sweep_seconds: float = 60.0

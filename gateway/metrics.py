@@ -2,9 +2,16 @@
 
 One registry per app (not the library's global one), so several apps in one process, as in
 tests, keep their figures apart. With ``--workers N`` each worker counts its own requests.
+
+The figures carry no account data: the only labels are an HTTP status and an ingest result,
+never an account, key, flow or integration, so /metrics is open by default (as Prometheus
+expects) and needs ``GATEWAY_METRICS_TOKEN`` only where the process's traffic volume itself is
+not to be public.
 """
 
 from __future__ import annotations
+
+import hmac
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -49,3 +56,17 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def scrape_allowed(authorization: str | None, token: str | None) -> bool:
+    """Whether a scrape with this ``Authorization`` header may read the figures.
+
+    Without a token (unset or empty) anyone may; with one, only ``Bearer <token>``, compared
+    in constant time.
+    """
+    if not token:
+        return True
+    scheme, _, credentials = (authorization or "").strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        credentials.strip().encode(), token.encode()
+    )

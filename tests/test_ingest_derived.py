@@ -157,7 +157,7 @@ async def test_last_run_follows_the_highest_start_time_and_run_id(
     assert data["flow"]["stats"]["failingCount"] == 0
 
 
-async def test_network_code_is_the_highest_finished_step_with_a_code(
+async def test_network_code_is_the_highest_step_that_ran(
     ingester: Api, viewer: Api
 ) -> None:
     await send(ingester, SETUP)
@@ -279,18 +279,73 @@ async def test_status_change_needs_a_reason_only_when_pausing(ingester: Api) -> 
     ]
 
 
-async def test_network_code_falls_back_when_its_step_loses_the_code(
+NETWORK = """{ run(runId: "run-1") { networkCode networkCodeText }
+  ok: runs(filter: {networkCodeClass: [C2XX]}) { nodes { runId } }
+  code200: runs(filter: {networkCode: [200]}) { nodes { runId } } }"""
+
+
+@pytest.mark.parametrize("separate", [False, True], ids=["one-batch", "batches"])
+async def test_network_code_is_null_when_the_last_step_got_no_response(
+    ingester: Api, viewer: Api, separate: bool
+) -> None:
+    # Given a run whose last step timed out (no response) after a step that got a 200
+    events = [
+        e.run_started("run-1", "int-1", B + 10),
+        e.step_finished("s1", "run-1", 1, B + 11, B + 12, code=200),
+        e.step_finished("s2", "run-1", 2, B + 12, B + 13, status="FAILED", code=None),
+        e.run_finished("run-1", "FAILED", B + 14),
+    ]
+    await send(ingester, SETUP)
+    for part in [[ev] for ev in events] if separate else [events]:
+        assert (await send(ingester, part))["rejected"] == []
+    # Then the run has no code, and the code filters do not find it by the earlier step's
+    data = await viewer.data(NETWORK)
+    assert data == {
+        "run": {"networkCode": None, "networkCodeText": None},
+        "ok": {"nodes": []},
+        "code200": {"nodes": []},
+    }
+
+
+async def test_network_code_follows_its_step_when_re_finished_without_one(
     ingester: Api, viewer: Api
 ) -> None:
-    first = [
-        e.flow(), e.integration("int-nc"), e.run_started("run-nc", "int-nc", 10),
-        e.step_finished("nc-1", "run-nc", 1, 11, 12, code=201),
-        e.step_finished("nc-2", "run-nc", 2, 12, 13, status="FAILED", code=503),
-    ]
-    await ingester.data(e.INGEST, {"events": first})
-    query = '{ run(runId: "run-nc") { networkCode } }'
+    await send(
+        ingester,
+        [
+            *SETUP,
+            e.run_started("run-1", "int-1", B + 10),
+            e.step_finished("s1", "run-1", 2, B + 11, B + 12, code=201),
+            e.step_finished("s2", "run-1", 3, B + 12, B + 13, status="FAILED", code=503),
+        ],
+    )
+    query = '{ run(runId: "run-1") { networkCode } }'
     assert (await viewer.data(query))["run"]["networkCode"] == 503
-    # Re-finished without a code, in a later batch: step 1 (stored, not in the batch) decides.
-    redo = [e.step_finished("nc-2", "run-nc", 2, 12, 14, status="FAILED", code=None)]
-    await ingester.data(e.INGEST, {"events": redo})
+    # Re-finished without a code, in a later batch: null, not s1's 201.
+    redo = [e.step_finished("s2", "run-1", 3, B + 12, B + 14, status="FAILED", code=None)]
+    assert (await send(ingester, redo))["rejected"] == []
+    assert (await viewer.data(query))["run"]["networkCode"] is None
+    # Re-finished with a code again, it is back; a step re-finished at a lower position
+    # hands the last place to the next one.
+    redo = [e.step_finished("s2", "run-1", 3, B + 12, B + 14, status="FAILED", code=504)]
+    await send(ingester, redo)
+    assert (await viewer.data(query))["run"]["networkCode"] == 504
+    await send(ingester, [e.step_finished("s2", "run-1", 1, B + 12, B + 14, code=302)])
     assert (await viewer.data(query))["run"]["networkCode"] == 201
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 2, 0)])
+async def test_network_code_of_steps_on_the_same_position_is_the_highest_step_id(
+    ingester: Api, viewer: Api, order: tuple[int, ...]
+) -> None:
+    steps = [
+        e.step_finished("s-a", "run-1", 2, B + 11, B + 12, code=404),
+        e.step_finished("s-b", "run-1", 2, B + 11, B + 12, status="FAILED", code=None),
+        e.step_finished("s-0", "run-1", 1, B + 11, B + 12, code=200),
+    ]
+    await send(ingester, [*SETUP, e.run_started("run-1", "int-1", B + 10)])
+    for i in order:
+        await send(ingester, [steps[i]])
+    assert (await viewer.data('{ run(runId: "run-1") { networkCode } }'))["run"] == {
+        "networkCode": None
+    }

@@ -1,8 +1,12 @@
 """Out of order is normal: every order of one run's events yields the same final state.
 
-The run has six events (runStarted, stepStarted x2, stepFinished x2, runFinished); the
-integration and flow exist beforehand. All 720 orders go through the service on SQLite, a sample
-on PostgreSQL, a few through HTTP, and a sample with one event per batch.
+Each scenario is one run of six events; the integration and flow exist beforehand. All 720
+orders go through the service on SQLite, a sample on PostgreSQL, a few through HTTP, and a
+sample with one event per batch. Scenarios:
+
+- ``two-steps``: runStarted, stepStarted x2, stepFinished x2, runFinished;
+- ``timeout``: the failing last step got no response (a timeout), after an earlier step that
+  got a 200, and its stepFinished comes twice: the run's networkCode is null in every order.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import itertools
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from gateway.db import tables as t
@@ -25,71 +30,105 @@ def _setup() -> list[dict[str, Any]]:
     return [e.flow(t=B), e.integration("int-1", t=B + 1)]
 
 
-def _run_events() -> list[dict[str, Any]]:
+def _with_fixed_ids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Fixed event IDs: every account sees the same six events.
-    items = [
-        e.run_started("run-1", "int-1", B + 10),
-        e.step_started("s1", "run-1", 1, B + 11),
-        e.step_started("s2", "run-1", 2, B + 12),
-        e.step_finished("s1", "run-1", 1, B + 11, B + 12, status="OK", code=200),
-        e.step_finished("s2", "run-1", 2, B + 12, B + 13, status="FAILED", code=404),
-        e.run_finished("run-1", "FAILED", B + 14),
-    ]
     for n, item in enumerate(items):
         next(iter(item.values()))["eventId"] = f"run-ev-{n}"
     return items
 
 
-EVENTS = _run_events()
-PERMUTATIONS = list(itertools.permutations(range(len(EVENTS))))
-
-EXPECTED = {
-    "run": {
+def _run(steps: list[dict[str, Any]], tasks: int, network_code: int | None) -> dict[str, Any]:
+    return {
         "status": "FAILED",
         "startTime": e.at(B + 10),
         "endTime": e.at(B + 14),
         "duration": 4000,
-        "networkCode": 404,
-        "tasksConsumed": 1,
-        "steps": {
-            "nodes": [
-                {
-                    "stepId": "s1",
-                    "position": 1,
-                    "status": "OK",
-                    "startTime": e.at(B + 11),
-                    "endTime": e.at(B + 12),
-                    "duration": 1000,
-                    "networkCode": 200,
-                },
-                {
-                    "stepId": "s2",
-                    "position": 2,
-                    "status": "FAILED",
-                    "startTime": e.at(B + 12),
-                    "endTime": e.at(B + 13),
-                    "duration": 1000,
-                    "networkCode": 404,
-                },
-            ]
+        "networkCode": network_code,
+        "tasksConsumed": tasks,
+        "steps": {"nodes": steps},
+    }
+
+
+def _step(step_id: str, position: int, status: str, code: int | None) -> dict[str, Any]:
+    return {
+        "stepId": step_id,
+        "position": position,
+        "status": status,
+        "startTime": e.at(B + 10 + position),
+        "endTime": e.at(B + 11 + position),
+        "duration": 1000,
+        "networkCode": code,
+    }
+
+
+def _expected(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run": run,
+        "integration": {
+            "status": "ENABLED",
+            "lastRunStart": e.at(B + 10),
+            "lastRunStatus": "FAILED",
+            "tasksConsumed": run["tasksConsumed"],
         },
-    },
-    "integration": {
-        "status": "ENABLED",
-        "lastRunStart": e.at(B + 10),
-        "lastRunStatus": "FAILED",
-        "tasksConsumed": 1,
-    },
-    "flow": {
-        "stats": {
-            "tasksConsumed": 1,
-            "failingCount": 1,
-            "timeline": [
-                {"hour": e.at(B + 10 - (B + 10) % 3600), "runs": 1, "failedRuns": 1, "tasks": 1}
-            ],
-        }
-    },
+        "flow": {
+            "stats": {
+                "tasksConsumed": run["tasksConsumed"],
+                "failingCount": 1,
+                "timeline": [
+                    {
+                        "hour": e.at(B + 10 - (B + 10) % 3600),
+                        "runs": 1,
+                        "failedRuns": 1,
+                        "tasks": run["tasksConsumed"],
+                    }
+                ],
+            }
+        },
+    }
+
+
+Scenario = tuple[list[dict[str, Any]], dict[str, Any]]  # (events, expected state)
+TIMED_OUT = e.step_finished("s2", "run-1", 2, B + 12, B + 13, status="FAILED", code=None)
+SCENARIOS: dict[str, Scenario] = {
+    "two-steps": (
+        _with_fixed_ids(
+            [
+                e.run_started("run-1", "int-1", B + 10),
+                e.step_started("s1", "run-1", 1, B + 11),
+                e.step_started("s2", "run-1", 2, B + 12),
+                e.step_finished("s1", "run-1", 1, B + 11, B + 12, status="OK", code=200),
+                e.step_finished("s2", "run-1", 2, B + 12, B + 13, status="FAILED", code=404),
+                e.run_finished("run-1", "FAILED", B + 14),
+            ]
+        ),
+        _expected(
+            _run([_step("s1", 1, "OK", 200), _step("s2", 2, "FAILED", 404)], 1, 404),
+        ),
+    ),
+    "timeout": (
+        _with_fixed_ids(
+            [
+                e.run_started("run-1", "int-1", B + 10),
+                e.step_started("s2", "run-1", 2, B + 12),
+                e.step_finished("s1", "run-1", 1, B + 11, B + 12, status="OK", code=200),
+                TIMED_OUT,
+                # The same stepFinished again, under another eventId.
+                {kind: dict(fields) for kind, fields in TIMED_OUT.items()},
+                e.run_finished("run-1", "FAILED", B + 14),
+            ]
+        ),
+        _expected(
+            _run([_step("s1", 1, "OK", 200), _step("s2", 2, "FAILED", None)], 1, None),
+        ),
+    ),
 }
+PERMUTATIONS = list(itertools.permutations(range(6)))
+
+
+@pytest.fixture(params=sorted(SCENARIOS))
+def scenario(request: pytest.FixtureRequest) -> Scenario:
+    return SCENARIOS[request.param]
+
 
 _SNAPSHOT_TABLES = (
     t.flows,
@@ -117,11 +156,13 @@ async def _rows(services: Services, account_id: str) -> dict[str, list[dict[str,
     return out
 
 
-async def _apply(services: Services, order: tuple[int, ...], one_per_batch: bool) -> str:
+async def _apply(
+    services: Services, events: list[dict[str, Any]], order: tuple[int, ...], one_per_batch: bool
+) -> str:
     account_id = f"perm-{uuid.uuid4().hex[:12]}"
     outcome = await ingest_direct(services, account_id, _setup())
     assert outcome.accepted == 2
-    batch = [EVENTS[i] for i in order]
+    batch = [events[i] for i in order]
     batches = [[item] for item in batch] if one_per_batch else [batch]
     for part in batches:
         outcome = await ingest_direct(services, account_id, part)
@@ -129,12 +170,13 @@ async def _apply(services: Services, order: tuple[int, ...], one_per_batch: bool
     return account_id
 
 
-async def _reference(app_and_services: tuple[Any, Services]) -> dict[str, Any]:
-    """The stored rows of the events in their natural order, checked against EXPECTED."""
+async def _reference(app_and_services: tuple[Any, Services], scenario: Scenario) -> dict[str, Any]:
+    """The stored rows of the events in their natural order, checked against the expected."""
     services = app_and_services[1]
-    account_id = await _apply(services, tuple(range(len(EVENTS))), one_per_batch=False)
+    events, expected = scenario
+    account_id = await _apply(services, events, tuple(range(len(events))), one_per_batch=False)
     async with client(app_and_services, account_id, "viewer") as viewer:
-        assert await state(viewer) == EXPECTED
+        assert await state(viewer) == expected
     rows = await _rows(services, account_id)
     assert rows["early_run_finishes"] == []
     return rows
@@ -144,27 +186,32 @@ def _sample(step: int) -> list[tuple[int, ...]]:
     return [*PERMUTATIONS[::step], PERMUTATIONS[-1]]
 
 
-async def test_every_order_one_batch(app_and_services: tuple[Any, Services]) -> None:
+async def test_every_order_one_batch(
+    app_and_services: tuple[Any, Services], scenario: Scenario
+) -> None:
     services = app_and_services[1]
-    reference = await _reference(app_and_services)
+    reference = await _reference(app_and_services, scenario)
     # All 720 on SQLite; a spread-out sample of 60 on PostgreSQL.
     orders = PERMUTATIONS if services.db.is_sqlite else _sample(12)
     for order in orders:
-        account_id = await _apply(services, order, one_per_batch=False)
+        account_id = await _apply(services, scenario[0], order, one_per_batch=False)
         assert await _rows(services, account_id) == reference, f"order {order}"
 
 
 async def test_sample_of_orders_one_event_per_batch(
-    app_and_services: tuple[Any, Services],
+    app_and_services: tuple[Any, Services], scenario: Scenario
 ) -> None:
     services = app_and_services[1]
-    reference = await _reference(app_and_services)
+    reference = await _reference(app_and_services, scenario)
     for order in _sample(24 if services.db.is_sqlite else 48):
-        account_id = await _apply(services, order, one_per_batch=True)
+        account_id = await _apply(services, scenario[0], order, one_per_batch=True)
         assert await _rows(services, account_id) == reference, f"order {order}"
 
 
-async def test_orders_through_http(app_and_services: tuple[Any, Services]) -> None:
+async def test_orders_through_http(
+    app_and_services: tuple[Any, Services], scenario: Scenario
+) -> None:
+    events, expected = scenario
     orders = [(5, 4, 3, 2, 1, 0), (3, 5, 0, 4, 2, 1), (1, 4, 5, 2, 0, 3)]
     for order in orders:
         account_id = f"perm-http-{uuid.uuid4().hex[:10]}"
@@ -173,9 +220,9 @@ async def test_orders_through_http(app_and_services: tuple[Any, Services]) -> No
             client(app_and_services, account_id, "viewer") as viewer,
         ):
             assert (await send(ingester, _setup()))["accepted"] == 2
-            batch = [EVENTS[i] for i in order]
+            batch = [events[i] for i in order]
             assert await send(ingester, batch) == {"accepted": 6, "duplicates": 0, "rejected": []}
-            assert await state(viewer) == EXPECTED, f"order {order}"
+            assert await state(viewer) == expected, f"order {order}"
         # The same order again, one event per request, in a fresh account.
         account_id = f"perm-http-{uuid.uuid4().hex[:10]}"
         async with (
@@ -184,5 +231,5 @@ async def test_orders_through_http(app_and_services: tuple[Any, Services]) -> No
         ):
             await send(ingester, _setup())
             for i in order:
-                assert (await send(ingester, [EVENTS[i]]))["accepted"] == 1
-            assert await state(viewer) == EXPECTED, f"order {order}, one per batch"
+                assert (await send(ingester, [events[i]]))["accepted"] == 1
+            assert await state(viewer) == expected, f"order {order}, one per batch"

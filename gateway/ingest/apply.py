@@ -8,7 +8,7 @@ precedes its ``runStarted`` waits in ``early_finishes``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +42,21 @@ class StatusChange:
     flow_id: str | None = None
     integration_id: str | None = None
     run_id: str | None = None
+
+
+# Steps that ran to an end; a SKIPPED step never ran and made no call.
+_RAN = frozenset({"OK", "FAILED"})
+
+
+def network_code_of(steps: Iterable[Row]) -> tuple[int | None, int | None]:
+    """A run's ``(network_code, network_code_position)``: those of its last finished step,
+    the highest (position, stepId) that ran (OK or FAILED). The code is None when that step
+    got no HTTP response (a timeout, a refused connection), never an earlier step's code."""
+    ran = [s for s in steps if s["status"] in _RAN]
+    if not ran:
+        return None, None
+    last = max(ran, key=lambda s: (s["position"], s["step_id"]))
+    return last["network_code"], last["position"]
 
 
 def _duration(start: datetime | None, end: datetime | None) -> int | None:
@@ -274,9 +289,9 @@ class Applier:
             "network_code_position": None,
             "tasks_consumed": 0,
         }
-        for step in self.state.steps_of_run(d["run_id"]):
-            run["tasks_consumed"] += step["tasks"]
-            self._note_network_code(run, step)
+        steps = self.state.steps_of_run(d["run_id"])
+        run["tasks_consumed"] = sum(step["tasks"] for step in steps)
+        run["network_code"], run["network_code_position"] = network_code_of(steps)
         self.state.runs[d["run_id"]] = run
         self.state.touch("runs", d["run_id"])
         self._end_user(integration["user_id"], d["start_time"])
@@ -385,22 +400,29 @@ class Applier:
         """Sets each flagged run's code from all its steps: the stored ones, overlaid with
         this batch's."""
         steps = {**stored_steps, **self.state.steps}
-        for run_id in self.state.network_codes_to_recompute:
+        by_run: dict[str, list[Row]] = {r: [] for r in self.state.network_codes_to_recompute}
+        for step in steps.values():
+            if step["run_id"] in by_run:
+                by_run[step["run_id"]].append(step)
+        for run_id, run_steps in by_run.items():
             run = self.state.runs[run_id]
-            run["network_code"] = run["network_code_position"] = None
-            for step in sorted(
-                (s for s in steps.values() if s["run_id"] == run_id), key=lambda s: s["position"]
-            ):
-                self._note_network_code(run, step)
+            run["network_code"], run["network_code_position"] = network_code_of(run_steps)
+            self.state.touch("runs", run_id)
 
-    @staticmethod
-    def _note_network_code(run: Row, step: Row) -> None:
-        if step["network_code"] is None or step["status"] == "RUNNING":
-            return
+    def _note_network_code(self, run: Row, old: Row | None, new: Row) -> None:
+        """Keeps the run's code that of its last finished step as ``new`` finishes
+        (``old``: the same step before). Where the run row cannot tell which step decides,
+        the run is recomputed from all its steps at the end of the batch."""
         position = run["network_code_position"]
-        if position is None or step["position"] >= position:
-            run["network_code"] = step["network_code"]
-            run["network_code_position"] = step["position"]
+        ran = new["status"] in _RAN
+        was_decider = old is not None and old["status"] in _RAN and old["position"] == position
+        if was_decider or (ran and new["position"] == position):
+            # The deciding step changed or moved, or a tie on its position (broken by the
+            # step ID, which the run row does not hold).
+            self.state.network_codes_to_recompute.add(run["run_id"])
+        elif ran and (position is None or new["position"] > position):
+            run["network_code"] = new["network_code"]
+            run["network_code_position"] = new["position"]
 
     # steps ----------------------------------------------------------------------------
 
@@ -477,11 +499,7 @@ class Applier:
             if delta:
                 run["tasks_consumed"] += delta
                 self._add_tasks(run, delta)
-            if new_step["network_code"] is None and run["network_code_position"] == d["position"]:
-                # The step that gave the run its code lost it: the next lower one decides,
-                # and it may not be in this batch (see recompute_network_codes).
-                self.state.network_codes_to_recompute.add(d["run_id"])
-            self._note_network_code(run, new_step)
+            self._note_network_code(run, step, new_step)
             self.state.touch("runs", d["run_id"])
         if previous != d["status"]:
             self._step_changed(d["step_id"], previous, d["status"], event.occurred_at)

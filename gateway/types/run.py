@@ -39,7 +39,8 @@ class Run(Node):
     duration: int | None = strawberry.field(description="Milliseconds; null while running.")
     status: RunStatus
     network_code: int | None = strawberry.field(
-        description="HTTP code of the run's last finished step that has one."
+        description="HTTP code of the run's last step that ran (OK or FAILED); null when that "
+        "step got no response (a timeout, a refused connection)."
     )
     network_code_text: str | None = strawberry.field(description='For example "404 Not Found".')
     tasks_consumed: int

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from gateway.actions.periodic import run_period_sweeps
 from gateway.config import Settings, get_settings
 from gateway.db.migrate import upgrade_async
+from gateway.http import graphiql
 from gateway.http.endpoint import GraphQLEndpoint
 from gateway.metrics import CONTENT_TYPE, scrape_allowed
 from gateway.schema import schema
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
     app = Starlette(
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            *([Route(graphiql.STATIC_ROUTE, graphiql.asset)] if settings.graphiql else []),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

@@ -23,16 +23,15 @@ import orjson
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from graphql.language import OperationType as GraphQLOperationType
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from strawberry.exceptions import MissingQueryError
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from gateway.context import make_context
 from gateway.errors import CODES, GatewayError
-from gateway.http import negotiation
+from gateway.http import graphiql, negotiation
 from gateway.http.guard import LIMITS
 from gateway.services import Services
 
@@ -245,7 +244,8 @@ class GraphQLEndpoint:
     def __init__(self, services: Services, schema: Any) -> None:
         self.services = services
         self.schema = schema
-        self._ide = get_graphql_ide_html("graphiql")
+        if services.settings.graphiql:
+            graphiql.assets()  # read the page and its files once, at startup
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
@@ -262,7 +262,7 @@ class GraphQLEndpoint:
             and self.services.settings.graphiql
             and negotiation.wants_html(accept)
         ):
-            return HTMLResponse(self._ide)
+            return graphiql.page(request)
         media_type = negotiation.response_media_type(accept)
         request_id = _request_id(request)
         try:

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     websocket_origins: list[str] = Field(default_factory=list)
 
     max_body_bytes: int = 1024 * 1024
+    max_response_bytes: int = 16 * 1024 * 1024
+    request_timeout_seconds: float = 10.0
+    statement_timeout_seconds: float = 10.0
     max_ingest_body_bytes: int = 16 * 1024 * 1024
     payload_body_limit_bytes: int = 256 * 1024
     redact_name_words: list[str] = Field(default_factory=list)

@@ -14,7 +14,11 @@ CODES = frozenset(
         "BAD_USER_INPUT",
         "CONFLICT",
         "QUERY_TOO_COMPLEX",
+        "RESPONSE_TOO_LARGE",
+        "TIMEOUT",
         "RATE_LIMITED",
+        "SERVICE_UNAVAILABLE",
+        "PERSISTED_QUERY_NOT_FOUND",
         "INTERNAL",
     }
 )
@@ -54,3 +58,11 @@ class Conflict(GatewayError):
 
 class QueryTooComplex(GatewayError):
     code = "QUERY_TOO_COMPLEX"
+
+
+class ResponseTooLarge(GatewayError):
+    code = "RESPONSE_TOO_LARGE"
+
+
+class Timeout(GatewayError):
+    code = "TIMEOUT"

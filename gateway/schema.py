@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
-from strawberry.extensions import ParserCache
 from strawberry.schema.config import StrawberryConfig
 
 from gateway.http.guard import OperationGuard
@@ -28,12 +29,17 @@ class Mutation(IntegrationMutations, SettingsMutations, IngestMutations):
     pass
 
 
+class GatewaySchema(strawberry.Schema):
+    def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
+        """Not here: OperationGuard logs each error once, after giving it its code."""
+
+
 def build_schema() -> strawberry.Schema:
-    built = strawberry.Schema(
+    built = GatewaySchema(
         query=Query,
         mutation=Mutation,
         types=[Flow, Integration, Run, Step, EndUser],
-        extensions=[lambda: ParserCache(maxsize=512), OperationGuard],
+        extensions=[OperationGuard],
         config=StrawberryConfig(auto_camel_case=True, scalar_map={DateTime: DATETIME_SCALAR}),
     )
     use_coerced_ingest_input(built._schema)

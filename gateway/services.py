@@ -23,7 +23,9 @@ class Services:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
-        db = Database.from_url(settings.database_url)
+        db = Database.from_url(
+            settings.database_url, statement_timeout=settings.statement_timeout_seconds or None
+        )
         return cls(
             settings=settings,
             db=db,

@@ -16,7 +16,7 @@ from graphql import (
     validate,
 )
 
-from gateway.http.limits import QueryLimits, check_operation, count_tokens_exceeds
+from gateway.http.limits import QueryLimits, check_operation
 
 # --------------------------------------------------------------------------------------
 # A small schema shaped like the real one
@@ -675,66 +675,3 @@ def test_operation_selected_by_name() -> None:
 
 def test_single_operation_selected_without_name() -> None:
     assert codes(check("query Named { flows(first: 0) { totalCount } }")) == ["BAD_USER_INPUT"]
-
-
-# --------------------------------------------------------------------------------------
-# Token counting
-# --------------------------------------------------------------------------------------
-
-
-def test_count_tokens_exceeds() -> None:
-    assert count_tokens_exceeds("{ a }", 3) is False
-    assert count_tokens_exceeds("{ a }", 2) is True
-    assert count_tokens_exceeds("", 0) is False
-    assert count_tokens_exceeds("{ a(first: 10) { b } }", 11) is False
-    assert count_tokens_exceeds("{ a(first: 10) { b } }", 10) is True
-
-
-def test_count_tokens_counts_comments() -> None:
-    # like the parser's max_tokens: comments are tokens too
-    assert count_tokens_exceeds("# a comment\n{ a # another\n }", 5) is False
-    assert count_tokens_exceeds("# a comment\n{ a # another\n }", 4) is True
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
-        "{ a }",
-        "{ a(first: 10) { b } }",
-        "# c\n{ a # x\n }",
-        'query Q($v: [ID!] = ["1", "2"]) { a(s: """x y""", f: 1.5e3) @skip(if: false) { ...F } }'
-        "\nfragment F on T { b }",
-    ],
-)
-def test_count_tokens_agrees_with_parser_max_tokens(source: str) -> None:
-    exact = next(n for n in range(1, 200) if not count_tokens_exceeds(source, n))
-    parse(source, max_tokens=exact)
-    with pytest.raises(GraphQLError, match="tokens"):
-        parse(source, max_tokens=exact - 1)
-
-
-def test_count_tokens_block_string_is_one_token() -> None:
-    assert count_tokens_exceeds('{ a(s: """many words in here""") }', 8) is False
-
-
-def test_count_tokens_stops_early() -> None:
-    # A lexical error after the limit is never reached ...
-    source = "{ " + "a " * 10 + '"unterminated'
-    assert count_tokens_exceeds(source, 5) is True
-    # ... while below the limit it is left for the parser to report.
-    assert count_tokens_exceeds(source, 100) is False
-
-
-@pytest.mark.parametrize(
-    "source",
-    ["{ " + "a " * 2_000_000 + "}", "#\n" * 2_000_000 + "{ a }"],
-    ids=["fields", "comments"],
-)
-def test_count_tokens_is_cheap_for_huge_documents(source: str) -> None:
-    started = time.perf_counter()
-    assert count_tokens_exceeds(source, DEFAULT.max_tokens) is True
-    assert time.perf_counter() - started < 0.5
-
-
-def test_introspection_query_within_default_token_limit() -> None:
-    assert count_tokens_exceeds(get_introspection_query(), DEFAULT.max_tokens) is False

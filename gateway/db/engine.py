@@ -5,47 +5,103 @@ SQLite: the driver's own transaction handling is switched off and SQLAlchemy iss
 "database is locked" under concurrent writers), a plain ``BEGIN`` for reads (WAL lets them run
 beside a writer). PostgreSQL: writes of one account are serialised by a transaction-level
 advisory lock, so read-modify-write of derived counters never loses an update.
+
+Every statement has a time limit: PostgreSQL's ``statement_timeout``, and on SQLite a progress
+handler that interrupts a statement running past its deadline (asyncio cannot cancel a query
+running in aiosqlite's thread). A statement stopped this way raises an error that
+``is_statement_timeout`` recognises. SQL parameters are never part of an error's text.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import await_only
+
+# aiosqlite logs every statement with its parameters at DEBUG: never, whatever the root level.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 _WRITE = "gateway_write"
+# An execution option that lifts the statement time limit (ANALYZE after a bulk load).
+NO_TIME_LIMIT = "gateway_no_time_limit"
+# PostgreSQL's query_canceled, raised by statement_timeout.
+_QUERY_CANCELED = "57014"
+# SQLite runs the progress handler every this many virtual machine instructions.
+_PROGRESS_STEPS = 10_000
+_DEADLINE = "gateway_deadline"
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+def is_statement_timeout(error: BaseException) -> bool:
+    """Whether ``error`` is a statement stopped by its time limit (on either backend)."""
+    orig = error.orig if isinstance(error, exc.DBAPIError) else error
+    if getattr(orig, "sqlstate", None) == _QUERY_CANCELED:
+        return True
+    cause = getattr(orig, "__cause__", None)
+    if getattr(cause, "sqlstate", None) == _QUERY_CANCELED:
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and str(orig) == "interrupted"
 
 
-def _sqlite_on_begin(conn: Any) -> None:
-    write = conn.get_execution_options().get(_WRITE, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+def _sqlite_listeners(engine: AsyncEngine, statement_timeout: float | None) -> None:
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+        if statement_timeout is None:
+            return
+        # [deadline]: a monotonic time, 0.0 for none. Read in aiosqlite's thread.
+        deadline = record.info[_DEADLINE] = [0.0]
+
+        def past_deadline() -> int:
+            return 1 if deadline[0] and time.monotonic() > deadline[0] else 0
+
+        await_only(
+            dbapi_connection.driver_connection.set_progress_handler(past_deadline, _PROGRESS_STEPS)
+        )
+
+    def on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def before_execute(conn: Any, *_args: Any) -> None:
+        deadline = conn.info.get(_DEADLINE)
+        if deadline is not None and statement_timeout is not None:
+            unlimited = conn.get_execution_options().get(NO_TIME_LIMIT, False)
+            deadline[0] = 0.0 if unlimited else time.monotonic() + statement_timeout
+
+    event.listen(engine.sync_engine, "connect", on_connect)
+    event.listen(engine.sync_engine, "begin", on_begin)
+    event.listen(engine.sync_engine, "before_cursor_execute", before_execute)
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, statement_timeout: float | None = None, **kwargs: Any) -> AsyncEngine:
+    """The process's engine; ``statement_timeout`` (seconds) bounds every statement."""
     parsed = make_url(url)
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(url, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
-        event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+        _sqlite_listeners(engine, statement_timeout)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
+    if statement_timeout is not None:
+        connect_args = kwargs.setdefault("connect_args", {})
+        settings = connect_args.setdefault("server_settings", {})
+        settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))
     return create_async_engine(url, **kwargs)
 
 
@@ -62,8 +118,10 @@ class Database:
         self.dialect = engine.dialect.name
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> Database:
-        return cls(create_engine(url, **kwargs))
+    def from_url(
+        cls, url: str, *, statement_timeout: float | None = None, **kwargs: Any
+    ) -> Database:
+        return cls(create_engine(url, statement_timeout, **kwargs))
 
     @property
     def is_sqlite(self) -> bool:
@@ -96,12 +154,17 @@ class Database:
         """Refreshes the planner's statistics. A bulk load outgrows them long before
         autovacuum (if it runs at all) catches up, and stale ones turn key lookups into scans."""
         async with self.engine.connect() as conn:
+            await conn.execution_options(**{NO_TIME_LIMIT: True})
             if self.is_sqlite:
                 await conn.exec_driver_sql("ANALYZE")
                 await conn.commit()
             else:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
-                await conn.exec_driver_sql("ANALYZE")
+                await conn.exec_driver_sql("SET statement_timeout = 0")
+                try:
+                    await conn.exec_driver_sql("ANALYZE")
+                finally:
+                    await conn.exec_driver_sql("RESET statement_timeout")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -10,17 +10,16 @@ request id, which is also sent as the ``X-Request-Id`` header.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
+from graphql import GraphQLError
 from graphql.language import OperationType as GraphQLOperationType
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -32,7 +31,8 @@ from strawberry.types.graphql import OperationType
 from gateway.context import make_context
 from gateway.errors import CODES, GatewayError
 from gateway.http import graphiql, negotiation
-from gateway.http.guard import LIMITS
+from gateway.http.documents import DOCUMENTS, Operation
+from gateway.http.errors import coded, internal_message, log_errors
 from gateway.services import Services
 
 log = logging.getLogger("gateway.http")
@@ -45,7 +45,6 @@ INGEST_ROLES = frozenset({"INGEST", "ADMIN"})
 INGEST_FIELDS = frozenset({"ingestEvents", "__typename"})
 # A client's X-Request-Id is echoed only when it looks like an id; otherwise we make one.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-_OUTLINE_CACHE_SIZE = 512
 
 
 class RequestError(Exception):
@@ -59,6 +58,7 @@ class RequestError(Exception):
         headers: dict[str, str] | None = None,
         *,
         graphql: bool = False,
+        error: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
@@ -66,14 +66,12 @@ class RequestError(Exception):
         # A GraphQL request error (no operation to run): 200 for legacy application/json
         # clients, like parse and validation errors, and ``status`` otherwise.
         self.graphql = graphql
+        # The error as sent, when it has more than a code and a message (locations).
+        self.error = error or {"message": message, "extensions": {"code": code}}
 
 
 def _graphql_request_error(message: str) -> RequestError:
     return RequestError(400, "BAD_USER_INPUT", message, graphql=True)
-
-
-def _error_body(code: str, message: str, **extensions: Any) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
 
 
 def _request_id(request: Request) -> str:
@@ -132,55 +130,17 @@ def _check_params(params: Any) -> tuple[str, dict[str, Any] | None, str | None]:
     return query, variables, operation_name
 
 
-@dataclass(frozen=True, slots=True)
-class _Operation:
-    name: str | None
-    kind: GraphQLOperationType
-    root_fields: frozenset[str] | None  # None when the root selection uses fragments
-
-
-_outlines: OrderedDict[str, tuple[_Operation, ...] | None] = OrderedDict()
-
-
-def _outline(query: str) -> tuple[_Operation, ...] | None:
-    """The operations a document defines, or None if it does not parse (strawberry then reports
-    the syntax error, or the guard the token limit). Cached like the parser's own cache."""
-    if query in _outlines:
-        _outlines.move_to_end(query)
-        return _outlines[query]
-    try:
-        document = parse(query, no_location=True, max_tokens=LIMITS.max_tokens)
-    except GraphQLError:
-        outline = None
-    else:
-        operations = []
-        for definition in document.definitions:
-            if not isinstance(definition, OperationDefinitionNode):
-                continue
-            selections = definition.selection_set.selections
-            field_nodes = [s for s in selections if isinstance(s, FieldNode)]
-            fields = (
-                frozenset(f.name.value for f in field_nodes)
-                if len(field_nodes) == len(selections)
-                else None
-            )
-            operations.append(
-                _Operation(
-                    definition.name.value if definition.name else None, definition.operation, fields
-                )
-            )
-        outline = tuple(operations)
-    _outlines[query] = outline
-    if len(_outlines) > _OUTLINE_CACHE_SIZE:
-        _outlines.popitem(last=False)
-    return outline
-
-
-def _select(query: str, operation_name: str | None) -> _Operation | None:
-    """The operation the request runs; a request error when there is none to run."""
-    outline = _outline(query)
-    if outline is None:
-        return None
+def _select(query: str, operation_name: str | None, request_id: str) -> Operation:
+    """The operation the request runs; a request error when the document does not parse or
+    has none to run."""
+    document = DOCUMENTS.get(query)
+    if document.error is not None:
+        error = coded(document.error, request_id)
+        log_errors([error], request_id, operation_name)
+        formatted: dict[str, Any] = error.formatted  # type: ignore[assignment]
+        code = formatted["extensions"]["code"]
+        raise RequestError(400, code, error.message, graphql=True, error=formatted)
+    outline = document.operations
     if not outline:
         raise _graphql_request_error("The document contains no operation.")
     if operation_name is None:
@@ -195,6 +155,15 @@ def _select(query: str, operation_name: str | None) -> _Operation | None:
     raise _graphql_request_error(f'Unknown operation named "{operation_name}".')
 
 
+def _oversized(limit: int) -> RequestError:
+    return RequestError(
+        413,
+        "BAD_USER_INPUT",
+        f"A query body may hold {limit} bytes; only ingestEvents batches (events passed in"
+        " variables) may be larger.",
+    )
+
+
 def _refuse_operation_type(kind: Any, method: str) -> RequestError:
     if kind in (OperationType.SUBSCRIPTION, GraphQLOperationType.SUBSCRIPTION):
         return RequestError(
@@ -205,7 +174,7 @@ def _refuse_operation_type(kind: Any, method: str) -> RequestError:
     )
 
 
-def _is_ingest(operation: _Operation | None) -> bool:
+def _is_ingest(operation: Operation | None) -> bool:
     """Whether an oversized body runs only ``ingestEvents`` (the only thing allowed above the
     query limit)."""
     return (
@@ -235,7 +204,7 @@ def _formatted(error: GraphQLError, request_id: str) -> dict[str, Any]:
 
 def _internal(request_id: str) -> dict[str, Any]:
     return {
-        "message": f"Internal error; quote request id {request_id} when reporting it.",
+        "message": internal_message(request_id),
         "extensions": {"code": "INTERNAL", "requestId": request_id},
     }
 
@@ -277,7 +246,7 @@ class GraphQLEndpoint:
             media_type = media_type or negotiation.JSON
             status = 200 if error.graphql and media_type == negotiation.JSON else error.status
             return self._respond(
-                _error_body(error.code, error.message),
+                {"errors": [error.error]},
                 status,
                 media_type,
                 request_id,
@@ -324,25 +293,39 @@ class GraphQLEndpoint:
             oversized = len(body) > settings.max_body_bytes
             allowed = QUERY_AND_MUTATION
         query, variables, operation_name = _check_params(params)
-        operation = _select(query, operation_name)
+        if oversized and len(query) > settings.max_body_bytes:
+            raise _oversized(settings.max_body_bytes)
+        operation = _select(query, operation_name, request_id)
         if oversized and not _is_ingest(operation):
-            raise RequestError(
-                413,
-                "BAD_USER_INPUT",
-                f"A query body may hold {settings.max_body_bytes} bytes; only "
-                "ingestEvents batches (events passed in variables) may be larger.",
-            )
-        if operation is not None and OperationType(operation.kind.value) not in allowed:
+            raise _oversized(settings.max_body_bytes)
+        if OperationType(operation.kind.value) not in allowed:
             raise _refuse_operation_type(operation.kind, request.method)
         context = make_context(self.services, principal, request_id)
+        # Queries stop at the deadline; a mutation is not cut off halfway through its
+        # transaction (the statement timeout bounds each of its statements).
+        deadline = (
+            settings.request_timeout_seconds or None
+            if operation.kind == GraphQLOperationType.QUERY
+            else None
+        )
         try:
-            result = await self.schema.execute(
-                query,
-                variable_values=variables,
-                context_value=context,
-                operation_name=operation_name,
-                allowed_operation_types=allowed,
-            )
+            async with asyncio.timeout(deadline):
+                result = await self.schema.execute(
+                    query,
+                    variable_values=variables,
+                    context_value=context,
+                    operation_name=operation_name,
+                    allowed_operation_types=allowed,
+                )
+        except TimeoutError:
+            timeout = GraphQLError("", extensions={"code": "TIMEOUT"})
+            log_errors([timeout], request_id, operation_name)
+            raise RequestError(
+                504,
+                "TIMEOUT",
+                f"The query ran longer than {deadline:g} s, the limit; ask for less (smaller"
+                " pages, fewer nested lists or payload bodies).",
+            ) from None
         except InvalidOperationTypeError as error:
             raise _refuse_operation_type(error.operation_type, request.method) from None
         except CannotGetOperationTypeError as error:
@@ -364,18 +347,37 @@ class GraphQLEndpoint:
             e["extensions"]["code"] == "INTERNAL" for e in body_out.get("errors", ())
         ):
             status = 500
-        return self._respond(body_out, status, media_type, request_id)
+        encoded = orjson.dumps(body_out)
+        if len(encoded) > settings.max_response_bytes:
+            encoded = self._too_large(len(encoded), operation, request_id)
+        return self._respond(encoded, status, media_type, request_id)
+
+    def _too_large(self, size: int, operation: Operation, request_id: str) -> bytes:
+        limit = self.services.settings.max_response_bytes
+        too_large = GraphQLError("", extensions={"code": "RESPONSE_TOO_LARGE"})
+        log_errors([too_large], request_id, operation.name)
+        kept = (
+            " The mutation was applied; select fewer fields to see its result."
+            if operation.kind == GraphQLOperationType.MUTATION
+            else ""
+        )
+        message = (
+            f"The response would be {size} bytes, more than the limit of {limit}; ask for"
+            f" smaller pages or fewer fields (payload bodies are the largest).{kept}"
+        )
+        error = {"message": message, "extensions": {"code": "RESPONSE_TOO_LARGE"}}
+        return orjson.dumps({"errors": [error], "data": None})
 
     @staticmethod
     def _respond(
-        body: dict[str, Any],
+        body: dict[str, Any] | bytes,
         status: int,
         media_type: str,
         request_id: str,
         headers: dict[str, str] | None = None,
     ) -> Response:
         return Response(
-            orjson.dumps(body),
+            body if isinstance(body, bytes) else orjson.dumps(body),
             status_code=status,
             media_type=f"{media_type}; charset=utf-8",
             headers={"X-Request-Id": request_id, **(headers or {})},

@@ -5,9 +5,13 @@ validated) document, the operation name and the raw variables, and it never runs
 a resolver.  The checks are:
 
 * page arguments (``first``/``last`` within ``1..max_page_size``, not both on one
-  field, ``nodes(ids:)`` at most ``max_node_ids`` long) -> ``BAD_USER_INPUT``;
-* the worst-case number of nodes the operation could return, the depth of the
-  deepest selection path and the number of aliases -> ``QUERY_TOO_COMPLEX``.
+  field, ``nodes(ids:)`` at most ``max_node_ids`` long) and list arguments (at most
+  ``max_list_values`` values) -> ``BAD_USER_INPUT``;
+* the worst-case number of nodes the operation could return (a selected payload body
+  counts ``payload_body_weight`` nodes), the depth of the deepest selection path and the
+  number of aliases -> ``QUERY_TOO_COMPLEX``.
+
+Token, comment and repeated-field limits apply while parsing (``documents.py``).
 
 Fragments (named and inline) are followed.  Named fragments are analysed once and
 the result memoised, so a document that spreads the same fragment many times (or
@@ -53,11 +57,9 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
-from graphql.error import GraphQLSyntaxError
-from graphql.language import Lexer, Source, TokenKind
 from graphql.utilities import get_operation_ast
 
-__all__ = ["QueryLimits", "check_operation", "count_tokens_exceeds"]
+__all__ = ["QueryLimits", "check_operation"]
 
 BAD_USER_INPUT: Final = "BAD_USER_INPUT"
 QUERY_TOO_COMPLEX: Final = "QUERY_TOO_COMPLEX"
@@ -66,6 +68,18 @@ _INTROSPECTION_FIELDS: Final = frozenset({"__schema", "__type", "__typename"})
 # Subtrees below these fields are excluded from the depth count.
 _DEPTH_EXCLUDED_FIELDS: Final = frozenset({"__schema", "__type"})
 _PAGE_ARGS: Final = ("first", "last")
+# Fields whose value can be as large as a stored body: weighted in the node count.
+_HEAVY_FIELDS: Final = frozenset(
+    {
+        ("HttpRequest", "body"),
+        ("HttpRequest", "bodyJson"),
+        ("HttpResponse", "bodyRaw"),
+        ("HttpResponse", "bodyJson"),
+        ("Payload", "objects"),
+    }
+)
+# Fields whose list arguments are bounded elsewhere.
+_OWN_LIST_LIMITS: Final = frozenset({"ingestEvents", "nodes"})
 
 
 @dataclass(frozen=True)
@@ -73,36 +87,20 @@ class QueryLimits:
     max_nodes: int = 50_000
     max_depth: int = 20
     max_aliases: int = 30
+    # Lexical tokens as the parser counts them (comments excluded, bounded on their own).
     max_tokens: int = 5_000
+    max_comments: int = 1_000
+    max_source_chars: int = 1_048_576
+    # How often one response name may appear in one selection set.
+    max_field_repeats: int = 50
     default_page_size: int = 10
     max_page_size: int = 100
     max_node_ids: int = 100
-
-
-def count_tokens_exceeds(source: str, max_tokens: int) -> bool:
-    """Whether ``source`` lexes to more than ``max_tokens`` tokens.
-
-    Tokens are counted like graphql-core's ``parse(max_tokens=...)`` does: comments
-    count, the start/end-of-file markers do not.  Lexing stops as soon as the limit
-    is passed, so this is cheap for oversized documents (including long runs of
-    comments, which ``Lexer.advance`` would skip over in one go).  A lexical error
-    before the limit is reached returns ``False``: the parser reports it itself.
-    """
-    lexer = Lexer(Source(source))
-    token = lexer.token
-    count = 0
-    try:
-        while True:
-            # ``read_next_token`` is what ``Lexer.lookahead`` uses to read the next raw
-            # token (comments included) after a position.
-            token = lexer.read_next_token(token.end)
-            if token.kind == TokenKind.EOF:
-                return False
-            count += 1
-            if count > max_tokens:
-                return True
-    except GraphQLSyntaxError:
-        return False
+    # Values in one list argument (filters); ingestEvents has its own batch limit.
+    max_list_values: int = 100
+    # A stored request or response body (up to the payload body limit, 256 KiB by default)
+    # counts as this many nodes.
+    payload_body_weight: int = 10
 
 
 class _Absent:
@@ -244,6 +242,8 @@ class _Analyzer:
         name = node.name.value
         args = {arg.name.value: _value(arg.value, self.variables) for arg in node.arguments or ()}
         self.check_page_args(node, args)
+        if name not in _OWN_LIST_LIMITS:
+            self.check_list_args(node, args)
 
         field_def = _field_def(parent, name)
         child_type = get_named_type(field_def.type) if field_def else None
@@ -253,7 +253,12 @@ class _Analyzer:
         own_depth = 0 if name in _DEPTH_EXCLUDED_FIELDS else 1 + child.depth
         own_aliases = (1 if node.alias else 0) + child.aliases
         if multiplier is None:  # not a list-producing field
-            return _Cost(child.nodes, own_depth, own_aliases)
+            weight = (
+                self.limits.payload_body_weight
+                if parent is not None and (parent.name, name) in _HEAVY_FIELDS
+                else 0
+            )
+            return _Cost(child.nodes + weight, own_depth, own_aliases)
         return _Cost(multiplier + multiplier * child.nodes, own_depth, own_aliases)
 
     def multiplier(self, field_def: GraphQLField | None, args: Mapping[str, Any]) -> int | None:
@@ -298,8 +303,30 @@ class _Analyzer:
                     node,
                 )
 
+    def check_list_args(self, node: FieldNode, args: Mapping[str, Any]) -> None:
+        limit = self.limits.max_list_values
+        for arg, value in args.items():
+            found = _longest_list(value, arg)
+            if found is not None and found[1] > limit:
+                where, length = found
+                self.bad_input(
+                    f'"{where}" on field "{node.name.value}" accepts at most {limit} values,'
+                    f" got {length}.",
+                    node,
+                )
+
     def bad_input(self, message: str, node: FieldNode) -> None:
         self.errors.append(GraphQLError(message, node, extensions={"code": BAD_USER_INPUT}))
+
+
+def _longest_list(value: Any, path: str) -> tuple[str, int] | None:
+    """The longest list inside an argument value, with its path (``filter.status``)."""
+    if isinstance(value, list):
+        return path, len(value)
+    if isinstance(value, dict):
+        found = [_longest_list(item, f"{path}.{key}") for key, item in value.items()]
+        return max((f for f in found if f is not None), key=lambda f: f[1], default=None)
+    return None
 
 
 def _too_complex(message: str, operation: OperationDefinitionNode) -> GraphQLError:

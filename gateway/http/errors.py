@@ -1,0 +1,82 @@
+"""How errors reach clients and the log: one policy for every error of a request.
+
+- An error raised by our code as a ``GatewayError`` keeps its code and message.
+- An error without a path comes from the client's document or variables (syntax, validation,
+  variable coercion, a scalar's parser): ``BAD_USER_INPUT`` unless it already has a code.
+  (An exception escaping an extension never gets here: strawberry answers it outside the
+  operation, and the endpoint masks it.)
+- A database statement cancelled by its timeout is ``TIMEOUT``.
+- Anything else is unexpected: masked as ``INTERNAL`` with the request id.
+
+Expected errors are logged as one line (code, request id, operation name, the field's path);
+only ``INTERNAL`` ones carry a traceback. Messages of expected errors may quote the client's
+input, so they are not logged; neither are variables or bodies. SQL parameters are kept out
+of tracebacks by the engine (``hide_parameters``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from graphql import GraphQLError
+
+from gateway.db.engine import is_statement_timeout
+from gateway.errors import CODES, GatewayError
+
+log = logging.getLogger("gateway.errors")
+
+STATEMENT_TIMEOUT_MESSAGE = "A database statement took longer than its time limit."
+
+
+def internal_message(request_id: str | None) -> str:
+    return f"Internal error; quote request id {request_id} when reporting it."
+
+
+def _with(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(
+        message, error.nodes, error.source, error.positions, error.path, None, extensions
+    )
+
+
+def coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    """The error as clients see it: with ``extensions.code``, masked if unexpected. The
+    result keeps the original error (``original_error``) only for the log: see ``unexpected``."""
+    original = error.original_error
+    if isinstance(original, GatewayError):
+        return _with(error, original.message, {"code": original.code, **original.extensions})
+    extensions = error.extensions or {}
+    if extensions.get("code") in CODES:
+        return error
+    if original is not None and is_statement_timeout(original):
+        return _with(error, STATEMENT_TIMEOUT_MESSAGE, {"code": "TIMEOUT"})
+    if error.path is None:
+        return _with(error, error.message, {**extensions, "code": "BAD_USER_INPUT"})
+    masked = _with(
+        error, internal_message(request_id), {"code": "INTERNAL", "requestId": request_id}
+    )
+    masked.__cause__ = original or error
+    return masked
+
+
+def log_errors(
+    errors: Iterable[GraphQLError], request_id: str | None, operation_name: str | None
+) -> None:
+    """One line per expected error; a traceback for each unexpected one."""
+    for error in errors:
+        code = (error.extensions or {}).get("code", "INTERNAL")
+        path = ".".join(str(p) for p in error.path) if error.path else "-"
+        if code == "INTERNAL":
+            cause = error.__cause__
+            log.error(
+                "request %s operation %s path %s: INTERNAL",
+                request_id,
+                operation_name or "-",
+                path,
+                exc_info=(type(cause), cause, cause.__traceback__) if cause else None,
+            )
+        else:
+            log.info(
+                "request %s operation %s path %s: %s", request_id, operation_name or "-", path, code
+            )

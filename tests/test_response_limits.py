@@ -1,0 +1,158 @@
+"""What bounds one request's cost: payload bodies in the node count, the response size, the
+query deadline and the statement timeout, on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from graphql import GraphQLError
+from sqlalchemy import text
+
+from gateway.app import create_app
+from gateway.auth.keys import create_key
+from gateway.config import Settings
+from gateway.db.engine import Database, is_statement_timeout
+from gateway.http.errors import coded
+from gateway.services import Services
+from tests import events as e
+from tests.conftest import Api
+
+BODY = "x" * 200_000
+
+
+def big_payload() -> dict[str, Any]:
+    return {
+        "request": {"method": "GET", "url": "https://api.test/items", "headers": []},
+        "response": {"statusCode": 200, "headers": [], "body": BODY},
+    }
+
+
+@asynccontextmanager
+async def client_with(
+    settings: Settings, services: Services, account_id: str, role: str, **overrides: Any
+) -> AsyncIterator[Api]:
+    app = create_app(settings.model_copy(update=overrides))
+    key = await create_key(services.db, account_id, role)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://gateway.test",
+            headers={"Authorization": f"Bearer {key}"},
+        ) as http:
+            yield Api(http, account_id)
+    finally:
+        await app.state.services.close()
+
+
+# The query that answered 32 MB in 6.7 s: 30 aliases x 100 runs x 15 steps x payloads.
+def wide_query(with_payloads: bool) -> str:
+    payload = (
+        "payload { request { method url headers { name value } body bodyJson }"
+        " response { statusCode bodyRaw bodyJson } objects { key value } }"
+        if with_payloads
+        else ""
+    )
+    runs = (
+        "runs(first: 100, orderBy: {field: DURATION, direction: DESC}) { nodes { runId"
+        f" steps(first: 15) {{ nodes {{ stepId {payload} }} }} }} }}"
+    )
+    return "{ " + " ".join(f"a{i}: {runs}" for i in range(30)) + " }"
+
+
+async def test_payload_bodies_count_in_the_node_cost(viewer: Api) -> None:
+    refused = await viewer.raw(wide_query(with_payloads=True))
+    [error] = refused["errors"]
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert "exceeds the limit of 50000" in error["message"]
+    # Without the bodies the same shape is within the limits (48,000 nodes).
+    assert "errors" not in await viewer.raw(wide_query(with_payloads=False))
+
+
+async def test_a_response_over_the_size_limit_is_refused(
+    settings: Settings, services: Services, account_id: str, ingester: Api
+) -> None:
+    batch = [
+        e.flow(),
+        e.integration("int-1"),
+        e.run_started("run-1", "int-1", 10),
+        e.step_finished("s1", "run-1", 1, 11, 12, payload=big_payload()),
+        e.run_finished("run-1", "OK", 13),
+    ]
+    await ingester.data(e.INGEST, {"events": batch})
+    query = '{ step(stepId: "s1") { payload { response { bodyRaw } } } }'
+    async with client_with(
+        settings, services, account_id, "admin", max_response_bytes=100_000
+    ) as small:
+        response = await small.post(query)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["data"] is None
+        [error] = body["errors"]
+        assert error["extensions"] == {"code": "RESPONSE_TOO_LARGE"}
+        assert "more than the limit of 100000" in error["message"]
+        # smaller answers pass
+        assert await small.data('{ step(stepId: "s1") { stepId } }') == {"step": {"stepId": "s1"}}
+        # a mutation's answer says that its changes were applied
+        mutation = 'mutation { disableIntegration(integrationId: "int-1") { status } }'
+        assert (await small.data(mutation))["disableIntegration"]["status"] == "DISABLED"
+    async with client_with(settings, services, account_id, "admin") as default:
+        size = len((await default.post(query)).content)
+        assert size > 200_000  # the default limit (16 MiB) lets it through
+
+
+async def test_a_query_past_its_deadline_is_a_timeout(
+    settings: Settings, services: Services, account_id: str
+) -> None:
+    async with client_with(
+        settings, services, account_id, "admin", request_timeout_seconds=1e-6
+    ) as hasty:
+        response = await hasty.post("{ flows { totalCount } }")
+        assert response.status_code == 504
+        [error] = response.json()["errors"]
+        assert error["extensions"] == {"code": "TIMEOUT"}
+        assert "longer than 1e-06 s" in error["message"]
+        # mutations are not cut off halfway
+        result = await hasty.data("mutation { setAccountSettings(autoPauseAfterFailures: 3) "
+                                  "{ autoPauseAfterFailures } }")
+        assert result == {"setAccountSettings": {"autoPauseAfterFailures": 3}}
+
+
+def _slow_statement(db: Database) -> str:
+    if db.is_sqlite:
+        return (
+            "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 1000000000)"
+            " SELECT count(*) FROM r"
+        )
+    return "SELECT pg_sleep(5)"
+
+
+async def test_a_statement_past_its_timeout_is_stopped(database_url: str) -> None:
+    db = Database.from_url(database_url, statement_timeout=0.2)
+    try:
+        with pytest.raises(Exception) as caught:  # noqa: PT011 - the driver's own error type
+            async with db.read() as conn:
+                await conn.execute(text(_slow_statement(db)))
+        assert is_statement_timeout(caught.value)
+        # the error reaches a client as TIMEOUT, not INTERNAL
+        error = coded(GraphQLError("x", path=["flows"], original_error=caught.value), "r1")
+        assert error.extensions == {"code": "TIMEOUT"}
+        # the connection is usable afterwards, and quick statements are unaffected
+        async with db.read() as conn:
+            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+        await db.analyze()  # ANALYZE after a bulk load is exempt
+    finally:
+        await db.dispose()
+
+
+async def test_the_service_sets_the_statement_timeout(services: Services) -> None:
+    assert services.settings.statement_timeout_seconds == 10.0
+    async with services.db.read() as conn:
+        if services.db.is_sqlite:
+            assert conn.info.get("gateway_deadline") is not None
+        else:
+            timeout = (await conn.execute(text("SHOW statement_timeout"))).scalar()
+            assert timeout == "10s"

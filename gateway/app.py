@@ -18,7 +18,7 @@ from starlette.routing import Route
 from gateway.actions.periodic import run_period_sweeps
 from gateway.config import Settings, get_settings
 from gateway.db.migrate import upgrade_async
-from gateway.http import graphiql
+from gateway.http import access_log, graphiql
 from gateway.http.endpoint import GraphQLEndpoint
 from gateway.metrics import CONTENT_TYPE, scrape_allowed
 from gateway.schema import schema
@@ -29,6 +29,7 @@ log = logging.getLogger("gateway")
 
 def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Starlette:
     settings = settings or get_settings()
+    access_log.install()
     services = Services.from_settings(settings)
     endpoint = GraphQLEndpoint(services, schema)
 

@@ -90,3 +90,22 @@ async def test_ingest_rejections_are_not_logged_as_errors(
     result = await ingester.data(e.INGEST, {"events": [e.run_started("r1", "missing", 1)]})
     assert result["ingestEvents"]["rejected"][0]["code"] == "NOT_FOUND"
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_the_access_log_leaves_out_query_strings() -> None:
+    from gateway.app import create_app
+    from gateway.config import Settings
+
+    create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
+    logger = logging.getLogger("uvicorn.access")
+    record = logger.makeRecord(
+        logger.name,
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/graphql?query=q&variables=%7B%22k%22%3A%22s3%22%7D", "1.1", 200),
+        None,
+    )
+    assert all(f.filter(record) for f in logger.filters)
+    assert record.getMessage() == '127.0.0.1:5 - "GET /graphql?… HTTP/1.1" 200'

@@ -1,23 +1,41 @@
-"""The ``gateway`` command: serve, migrate, seed, keys, export-schema."""
+"""The ``gateway`` command: serve, migrate, seed, keys, export-schema.
+
+Every failure is one line on stderr (``gateway: error: …``) and a non-zero exit: 2 for a bad
+command line, 1 for anything else (bad settings, an unreachable database, a port in use, an
+unknown key), 130 when interrupted. ``--traceback`` shows the full traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from gateway.config import get_settings
+from gateway.ids import is_engine_id
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
-def _settings_url(args: argparse.Namespace) -> str:
-    return getattr(args, "database_url", None) or get_settings().database_url
+class CliError(Exception):
+    """An expected failure; its message is the one line the user sees."""
 
 
-def cmd_migrate(args: argparse.Namespace) -> int:
+# --- commands ----------------------------------------------------------------------------
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
     from gateway.db.migrate import upgrade
 
-    upgrade(_settings_url(args))
+    upgrade(get_settings().database_url)
     print("database is at the latest schema", file=sys.stderr)
     return 0
 
@@ -27,10 +45,27 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
 
     text = schema.as_str() + "\n"
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise CliError(f"cannot write {args.output}: {error.strerror}") from None
     else:
         sys.stdout.write(text)
     return 0
+
+
+KEY_COLUMNS = ("KEY ID", "ACCOUNT", "ROLE", "NAME", "CREATED", "STATE")
+
+
+def format_key_table(rows: list[tuple[str, ...]]) -> str:
+    """A header row and the rows, each column as wide as its widest cell, two spaces apart."""
+    table = [KEY_COLUMNS, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(KEY_COLUMNS))]
+    return "".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        + "\n"
+        for row in table
+    )
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -39,40 +74,53 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from gateway.db.engine import Database
     from gateway.db.migrate import upgrade
 
-    url = _settings_url(args)
+    settings = get_settings()
 
-    async def run() -> int:
-        db = Database.from_url(url)
+    async def run() -> None:
+        db = Database.from_url(settings.database_url)
         try:
             if args.action == "create":
-                key = await create_key(db, args.account, args.role, args.name)
-                print(key)
+                print(await create_key(db, args.account, args.role, args.name))
             elif args.action == "list":
                 async with db.read() as conn:
                     rows = await accounts.list_keys(conn, args.account)
-                for row in rows:
-                    state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
-                    print(
-                        f"{row.key_id}\t{row.account_id}\t{row.role.lower()}\t{row.name}\t"
-                        f"{row.created_at:%Y-%m-%dT%H:%M:%SZ}\t{state}"
+                sys.stdout.write(
+                    format_key_table(
+                        [
+                            (
+                                row.key_id,
+                                row.account_id,
+                                row.role.lower(),
+                                row.name,
+                                f"{row.created_at:%Y-%m-%dT%H:%M:%SZ}",
+                                f"revoked {row.revoked_at:%Y-%m-%d}"
+                                if row.revoked_at
+                                else "active",
+                            )
+                            for row in rows
+                        ]
                     )
+                )
             else:
                 async with db.write() as conn:
                     revoked = await accounts.revoke_key(conn, args.key_id)
+                    known = revoked or any(
+                        row.key_id == args.key_id for row in await accounts.list_keys(conn, None)
+                    )
                 if not revoked:
-                    print(f"no active key {args.key_id}", file=sys.stderr)
-                    return 1
+                    state = "is already revoked" if known else "does not exist"
+                    raise CliError(f"key {args.key_id} {state} (see gateway keys list)")
                 print(
                     f"revoked {args.key_id} (servers stop accepting it within "
-                    f"{get_settings().key_cache_seconds:g} s)",
+                    f"{settings.key_cache_seconds:g} s)",
                     file=sys.stderr,
                 )
-            return 0
         finally:
             await db.dispose()
 
-    upgrade(url)
-    return asyncio.run(run())
+    upgrade(settings.database_url)
+    asyncio.run(run())
+    return 0
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
@@ -81,96 +129,268 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     upgrade(settings.database_url)
-    if args.runs:
-        asyncio.run(
-            seed_synthetic(
-                settings, args.account or "synthetic", args.runs, progress=not args.quiet
-            )
-        )
+    if args.runs is not None:
+        account = args.account or "synthetic"
+        asyncio.run(seed_synthetic(settings, account, args.runs, progress=not args.quiet))
     else:
         asyncio.run(seed_demo(settings, args.account or "demo", progress=not args.quiet))
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Binds the port first, so a start that cannot listen changes nothing; then migrates,
+    prepares the demo (once, in this process, whatever ``--workers``) and hands the bound
+    socket to uvicorn."""
     import uvicorn
 
-    from gateway.app import create_app
     from gateway.db.migrate import upgrade
 
     settings = get_settings()
-    upgrade(settings.database_url)
-    if args.demo:
-        from gateway.seed.loader import ensure_demo
+    host, port = args.host or settings.host, args.port or settings.port
+    sock = _listen(host, port)
+    try:
+        upgrade(settings.database_url)
+        if args.demo:
+            _print_demo_key(settings, host, port)
+        common = {"loop": "uvloop", "http": "httptools", "log_level": args.log_level}
+        if args.workers > 1:
+            from uvicorn.supervisors import Multiprocess
 
-        key = asyncio.run(ensure_demo(settings))
-        host = args.host or settings.host
-        port = args.port or settings.port
-        print(
-            f"demo account ready; admin API key:\n{key}\n"
-            f"GraphiQL: http://{host}:{port}/graphql  (header Authorization: Bearer <key>)",
-            file=sys.stderr,
+            config = uvicorn.Config(
+                "gateway.app:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=args.workers,
+                **common,
+            )
+            Multiprocess(config, sockets=[sock]).run()
+            return 0
+        from gateway.app import create_app
+
+        config = uvicorn.Config(create_app(settings), host=host, port=port, **common)
+        server = uvicorn.Server(config)
+        server.run(sockets=[sock])
+        if not server.started:
+            raise CliError("the server did not start (see the log above)")
+        return 0
+    finally:
+        sock.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port, as uvicorn binds it (it listens once serving starts)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        reason = error.strerror or str(error)
+        if isinstance(error, socket.gaierror):
+            reason = f"unknown host ({reason})"
+        raise CliError(f"cannot listen on {_hostport(host, port)}: {reason.lower()}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _print_demo_key(settings: Settings, host: str, port: int) -> None:
+    from gateway.seed.loader import ensure_demo
+
+    key = asyncio.run(ensure_demo(settings))
+    browse = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    print(
+        "demo account ready; its admin API key (each start replaces the previous one):\n"
+        f"{key}\n"
+        f"GraphiQL: http://{_hostport(browse, port)}/graphql  "
+        "(header Authorization: Bearer <key>)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+# --- the command line --------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors as one line (usage is in ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"must be {bounds} (got {value})")
+        return value
+
+    return parse
+
+
+def _account_id(text: str) -> str:
+    if not is_engine_id(text):
+        raise argparse.ArgumentTypeError(
+            f"{text[:130]!r} is not an account ID (1-128 of A-Z a-z 0-9 _ . : @ -)"
         )
-    kwargs = {
-        "host": args.host or settings.host,
-        "port": args.port or settings.port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "log_level": args.log_level,
-    }
-    if args.workers and args.workers > 1:
-        uvicorn.run("gateway.app:create_app", factory=True, workers=args.workers, **kwargs)
-    else:
-        uvicorn.run(create_app(settings), **kwargs)
-    return 0
+    return text
+
+
+def _key_name(text: str) -> str:
+    if not 1 <= len(text) <= 128 or not text.isprintable():
+        raise argparse.ArgumentTypeError("must be 1-128 printable characters")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(
+        prog="gateway",
+        description="The Integration View Gateway: its server, database, demo data and API keys.",
+        epilog="Settings come from GATEWAY_* environment variables or a .env file (see README). "
+        "Errors are one line on stderr; the exit code is 2 for a bad command line, 1 otherwise.",
+    )
+    parser.add_argument(
+        "--traceback", action="store_true", help="on an error, show the full Python traceback"
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", title="commands", help="one of:"
+    )
 
     serve = sub.add_parser("serve", help="run the HTTP server (migrates the database first)")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", help="address to listen on (default: GATEWAY_HOST, 127.0.0.1)")
+    serve.add_argument(
+        "--port",
+        type=_whole_number(1, 65535),
+        metavar="P",
+        help="port to listen on, 1-65535 (default: GATEWAY_PORT, 8000)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_whole_number(1),
+        default=1,
+        metavar="N",
+        help="worker processes sharing the port (default: 1)",
+    )
     serve.add_argument(
         "--demo",
         action="store_true",
-        help="seed the demo account once and print an admin key for it",
+        help="seed the demo account once, and print a fresh admin key for it (the previous "
+        "demo key stops working)",
     )
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--log-level", choices=LOG_LEVELS, default="info", help="uvicorn's log level"
+    )
     serve.set_defaults(func=cmd_serve)
 
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(func=cmd_migrate)
 
     seed = sub.add_parser("seed", help="load the demo data, or a synthetic dataset, via ingest")
-    seed.add_argument("--account", help="account ID (default: demo, or synthetic with --runs)")
-    seed.add_argument("--runs", type=int, help="a synthetic dataset of this many runs")
-    seed.add_argument("--quiet", action="store_true", help="no progress bar")
+    seed.add_argument(
+        "--account",
+        type=_account_id,
+        help="account ID (default: demo, or synthetic with --runs)",
+    )
+    seed.add_argument(
+        "--runs",
+        type=_whole_number(1),
+        metavar="N",
+        help="a synthetic dataset of this many runs, instead of the demo data",
+    )
+    seed.add_argument("--quiet", action="store_true", help="no progress output")
     seed.set_defaults(func=cmd_seed)
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
-    keys_sub = keys.add_subparsers(dest="action", required=True)
+    keys_sub = keys.add_subparsers(
+        dest="action", required=True, metavar="ACTION", title="actions", help="one of:"
+    )
     create = keys_sub.add_parser("create", help="print a new key (alone) on stdout")
-    create.add_argument("--account", required=True)
-    create.add_argument("--role", required=True, choices=["viewer", "admin", "ingest"])
-    create.add_argument("--name", help="shown as the actor in status history (default: role)")
+    create.add_argument(
+        "--account", required=True, type=_account_id, help="the key's account (created if new)"
+    )
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=["viewer", "admin", "ingest"],
+        help="viewer reads; admin reads and acts; ingest only sends engine events",
+    )
+    create.add_argument(
+        "--name",
+        type=_key_name,
+        help="shown as the actor in status history (default: the role)",
+    )
     listing = keys_sub.add_parser("list", help="list keys (never their secrets)")
-    listing.add_argument("--account")
+    listing.add_argument("--account", type=_account_id, help="only this account's keys")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by its id (see keys list)")
-    revoke.add_argument("key_id")
+    revoke.add_argument("key_id", metavar="KEY_ID", help="the KEY ID column of keys list")
     keys.set_defaults(func=cmd_keys)
 
     export = sub.add_parser("export-schema", help="print the GraphQL schema (SDL)")
-    export.add_argument("--output", "-o")
+    export.add_argument("--output", "-o", metavar="FILE", help="write it to FILE instead")
     export.set_defaults(func=cmd_export_schema)
     return parser
 
 
+# --- errors ------------------------------------------------------------------------------
+
+
+def describe(error: BaseException) -> str:
+    """One line for an error, naming the setting or database involved (never a password)."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import DBAPIError, NoSuchModuleError
+
+    if isinstance(error, CliError):
+        return str(error)
+    if isinstance(error, ValidationError):
+        problems = []
+        for problem in error.errors():
+            name = "GATEWAY_" + "_".join(str(part) for part in problem["loc"]).upper()
+            problems.append(f"{name}: {problem['msg'].removeprefix('Value error, ')}")
+        return "invalid setting: " + "; ".join(problems)
+    if isinstance(error, NoSuchModuleError):
+        return f"GATEWAY_DATABASE_URL needs a driver that is not installed ({_first_line(error)})"
+    if isinstance(error, DBAPIError | OSError):
+        cause = error.orig if isinstance(error, DBAPIError) and error.orig else error
+        return f"cannot use the database {_database()}: {_first_line(cause)}"
+    return f"{type(error).__name__}: {_first_line(error)}"
+
+
+def _database() -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(get_settings().database_url).render_as_string(hide_password=True)
+    except Exception:  # settings that do not load name no database
+        return "of GATEWAY_DATABASE_URL"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("gateway: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.traceback:
+            traceback.print_exc()
+        print(f"gateway: error: {describe(error)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

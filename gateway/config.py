@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+# The async drivers the gateway runs on, by backend.
+_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+_URL_FORMS = "sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
 
 
 class Settings(BaseSettings):
@@ -14,7 +20,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./gateway.db"
     redis_url: str | None = None
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=1, le=65535)
 
     dashboard_base_url: str = "https://app.example.com"
     # Placeholders: {accountId}, {flowId}, {integrationId}, {runId}.
@@ -40,6 +46,18 @@ class Settings(BaseSettings):
     graphiql: bool = True
     retention_days: int = 30
     period_sweep_seconds: float = 60.0
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_database_url(cls, url: str) -> str:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise ValueError(f"is not a database URL; use {_URL_FORMS}") from None
+        if _DRIVERS.get(parsed.get_backend_name()) != parsed.get_driver_name():
+            shown = parsed.render_as_string(hide_password=True)
+            raise ValueError(f"{shown!r} has no supported async driver; use {_URL_FORMS}")
+        return url
 
 
 @lru_cache(maxsize=1)

@@ -22,10 +22,12 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*GATEWAY, *args],
-        env=_env(tmp_path),
+        env={**_env(tmp_path), **(env or {})},
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -46,18 +48,39 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     listed = _run(tmp_path, "keys", "list", "--account", "acme")
     assert listed.returncode == 0, listed.stderr
     key_id = key.split("_")[1]
-    line = next(line for line in listed.stdout.splitlines() if line.startswith(key_id))
-    assert "\tacme\tviewer\tsupport bot\t" in line
-    assert line.endswith("active")
+    rows = _table(listed.stdout)
+    assert [(r["KEY ID"], r["ACCOUNT"], r["ROLE"], r["NAME"], r["STATE"]) for r in rows] == [
+        (key_id, "acme", "viewer", "support bot", "active")
+    ]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", rows[0]["CREATED"])
     assert key not in listed.stdout, "secrets are never listed"
 
     revoked = _run(tmp_path, "keys", "revoke", key_id)
     assert revoked.returncode == 0, revoked.stderr
-    assert (
-        _run(tmp_path, "keys", "list").stdout.splitlines()[0].split("\t")[-1].startswith("revoked")
-    )
+    assert _table(_run(tmp_path, "keys", "list").stdout)[0]["STATE"].startswith("revoked ")
     assert _run(tmp_path, "keys", "revoke", key_id).returncode == 1
     assert _run(tmp_path, "keys", "create", "--account", "a", "--role", "owner").returncode == 2
+
+
+COLUMNS = ("KEY ID", "ACCOUNT", "ROLE", "NAME", "CREATED", "STATE")
+
+
+def _table(stdout: str) -> list[dict[str, str]]:
+    """Rows of ``keys list``: a header row, then values starting under their column's title."""
+    header, *lines = stdout.splitlines()
+    starts = [header.index(title) for title in COLUMNS]
+    assert starts == sorted(starts), header
+    assert header.split() == " ".join(COLUMNS).split(), header
+    rows = []
+    for line in lines:
+        cells = [
+            line[start:end].rstrip()
+            for start, end in zip(starts, [*starts[1:], len(line)], strict=True)
+        ]
+        assert all(cells), line
+        assert all(line[start - 1] == " " for start in starts[1:]), line
+        rows.append(dict(zip(COLUMNS, cells, strict=True)))
+    return rows
 
 
 def _free_port() -> int:
@@ -106,3 +129,69 @@ def test_serve_demo_in_an_empty_folder(tmp_path: Path) -> None:
     from tests.test_cli_demo_check import check_demo_data
 
     check_demo_data(tmp_path, key.group(0))
+
+
+def _serve_until_healthy(tmp_path: Path, *args: str) -> str:
+    """Runs ``gateway serve ARGS`` until /healthz answers, stops it, returns its stderr."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*GATEWAY, "serve", "--port", str(port), *args],
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"serve exited: {proc.stderr.read() if proc.stderr else ''}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("serve did not come up")
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return err
+
+
+def _demo_keys(tmp_path: Path) -> list[dict[str, str]]:
+    listed = _run(tmp_path, "keys", "list", "--account", "demo")
+    assert listed.returncode == 0, listed.stderr
+    return [row for row in _table(listed.stdout) if row["NAME"] == "demo admin"]
+
+
+def test_serve_demo_keeps_one_live_demo_key(tmp_path: Path) -> None:
+    # given a first start with several workers: one key, printed once
+    first = _serve_until_healthy(tmp_path, "--demo", "--workers", "2")
+    first_keys = re.findall(r"gw_[0-9a-f]{16}_\S+", first)
+    assert len(first_keys) == 1, first
+    assert [r["STATE"] for r in _demo_keys(tmp_path)] == ["active"]
+
+    # when a second start finds its port taken
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        failed = _run(tmp_path, "serve", "--demo", "--port", str(port))
+    # then it fails with one line, and creates no key
+    assert failed.returncode != 0
+    assert failed.stderr.strip().splitlines() == [
+        f"gateway: error: cannot listen on 127.0.0.1:{port}: address already in use"
+    ], failed.stderr
+    assert len(_demo_keys(tmp_path)) == 1
+
+    # when a third start succeeds, then its key replaces the first one
+    third = re.findall(r"gw_[0-9a-f]{16}_\S+", _serve_until_healthy(tmp_path, "--demo"))
+    assert len(third) == 1
+    keys = {row["KEY ID"]: row["STATE"] for row in _demo_keys(tmp_path)}
+    assert keys[third[0].split("_")[1]] == "active"
+    assert keys[first_keys[0].split("_")[1]].startswith("revoked")
+    assert list(keys.values()).count("active") == 1

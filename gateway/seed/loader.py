@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from gateway.auth.keys import Principal, create_key
 from gateway.config import Settings
@@ -29,29 +29,68 @@ ANALYZE_EVERY_BATCHES = 50
 
 
 class Progress:
-    """A one-line progress bar on stderr."""
+    """Progress of a load, on stderr (or ``stream``).
 
-    def __init__(self, total: int, enabled: bool, label: str) -> None:
+    On a terminal, one bar redrawn in place with ``\\r``. Anywhere else (a pipe, a log file,
+    CI) a plain line at every tenth of the work, and at least every ``PLAIN_EVERY_SECONDS``
+    while a slow load crawls, so logs stay readable line by line.
+    """
+
+    PLAIN_EVERY_SECONDS = 5.0
+
+    def __init__(
+        self,
+        total: int,
+        enabled: bool,
+        label: str,
+        *,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.total, self.enabled, self.label = total, enabled, label
+        self.stream = stream or sys.stderr
+        self.clock = clock
+        self.terminal = _is_terminal(self.stream)
         self.done = 0
-        self.started = time.monotonic()
+        self.started = self.last_line = clock()
+        self.last_tenth = 0
 
     def advance(self, n: int) -> None:
         self.done += n
         if not self.enabled:
             return
-        width = 30
-        filled = int(width * self.done / max(self.total, 1))
-        rate = self.done / max(time.monotonic() - self.started, 1e-9)
-        sys.stderr.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
-            f"{self.done}/{self.total} events, {rate:,.0f}/s"
-        )
-        sys.stderr.flush()
+        now = self.clock()
+        rate = self.done / max(now - self.started, 1e-9)
+        if self.terminal:
+            width = 30
+            filled = int(width * self.done / max(self.total, 1))
+            self.stream.write(
+                f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
+                f"{self.done}/{self.total} events, {rate:,.0f}/s"
+            )
+            self.stream.flush()
+            return
+        tenth = 10 * self.done // max(self.total, 1)
+        if tenth > self.last_tenth or now - self.last_line >= self.PLAIN_EVERY_SECONDS:
+            self.last_tenth, self.last_line = tenth, now
+            percent = min(100, 100 * self.done // max(self.total, 1))
+            self.stream.write(
+                f"{self.label}: {percent:3d}% ({self.done:,}/{self.total:,} events, "
+                f"{rate:,.0f}/s)\n"
+            )
+            self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
+        if self.enabled and self.terminal:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 async def ingest_all(
@@ -116,18 +155,33 @@ async def seed_synthetic(
         await services.close()
 
 
+DEMO_ACCOUNT = "demo"
+DEMO_KEY_NAME = "demo admin"
+
+
 async def ensure_demo(settings: Settings) -> str:
-    """Seeds the demo account the first time, and returns a new admin key for it."""
+    """Seeds the demo account the first time; returns a new admin key for it and revokes every
+    earlier active key named ``demo admin`` of that account, so one demo key is live at a time.
+
+    The new key is made before the old ones are revoked: an interrupted start leaves one key
+    too many (revoked by the next start), never none.
+    """
     services = Services.from_settings(settings)
     try:
         async with services.db.read() as conn:
-            page = await reads.flow_page(conn, "demo", FlowQuery(), Window(1))
+            page = await reads.flow_page(conn, DEMO_ACCOUNT, FlowQuery(), Window(1))
     finally:
         await services.close()
     if not page.rows:
-        await seed_demo(settings, "demo")
+        await seed_demo(settings, DEMO_ACCOUNT)
     services = Services.from_settings(settings)
     try:
-        return await create_key(services.db, "demo", "admin", "demo admin")
+        key = await create_key(services.db, DEMO_ACCOUNT, "admin", DEMO_KEY_NAME)
+        key_id = key.split("_")[1]
+        async with services.db.write() as conn:
+            for row in await accounts.list_keys(conn, DEMO_ACCOUNT):
+                if row.name == DEMO_KEY_NAME and row.revoked_at is None and row.key_id != key_id:
+                    await accounts.revoke_key(conn, row.key_id)
+        return key
     finally:
         await services.close()

@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 
 from gateway.errors import BadUserInput
-
-# What the engine may use as an ID (the ingest path refuses anything else): a lookup of any
-# other text finds nothing, without asking the database (PostgreSQL refuses NUL bytes).
-ENGINE_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
+from gateway.limits import ENGINE_ID, USER_TEXT_MAX
 
 
 def is_engine_id(text: str) -> bool:
+    """What the engine may use as an ID (the ingest path refuses anything else): a lookup of
+    any other text finds nothing, without asking the database (PostgreSQL refuses NUL bytes)."""
     return ENGINE_ID.fullmatch(text) is not None
 
 
 def is_user_id(text: str) -> bool:
-    """End-user IDs come from the account's own app: any printable text up to 256."""
-    return 1 <= len(text) <= 256 and text.isprintable()
+    """End-user IDs come from the account's own app: any printable text up to a limit."""
+    return 1 <= len(text) <= USER_TEXT_MAX and text.isprintable()
 
 
 def encode_global_id(type_name: str, engine_id: str) -> str:

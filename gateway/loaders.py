@@ -36,6 +36,7 @@ class Loaders:
         self.step_page = self._grouped(reads.step_pages)
         self.count = self._grouped(reads.counts)
         self.hours = self._grouped(reads.flow_hours)
+        self.runs_between = self._grouped(reads.runs_between)
         self.history_page = self._grouped(reads.history_pages)
         self.end_user = self._by_id(reads.end_users_by_id)
         self.end_user_statuses = self._by_id(reads.end_user_statuses)
@@ -90,6 +91,12 @@ class Loaders:
     def hours_of_flow(self, flow_id: str, since: datetime) -> Awaitable[list[Any]]:
         """The flow's hourly buckets from ``since`` on, oldest first."""
         return self.hours.load((flow_id, since))
+
+    def runs_of_flow_between(
+        self, flow_id: str, since: datetime, until: datetime
+    ) -> Awaitable[tuple[int, int]]:
+        """The flow's runs, and failed runs, that started in [since, until]."""
+        return self.runs_between.load((flow_id, since, until))
 
     def count_of(self, what: str, parent_id: str | None, query: Any) -> Awaitable[int]:
         return self.count.load((parent_id, what, query))

@@ -8,6 +8,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from gateway.http.guard import OperationGuard
+from gateway.resolvers.arguments import ArgumentLimits
 from gateway.types.actions import IntegrationMutations, SettingsMutations
 from gateway.types.end_user import EndUser
 from gateway.types.flow import Flow
@@ -39,7 +40,7 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         types=[Flow, Integration, Run, Step, EndUser],
-        extensions=[OperationGuard],
+        extensions=[OperationGuard, ArgumentLimits],
         config=StrawberryConfig(auto_camel_case=True, scalar_map={DateTime: DATETIME_SCALAR}),
     )
     use_coerced_ingest_input(built._schema)

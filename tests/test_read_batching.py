@@ -209,3 +209,28 @@ async def test_flow_list_with_stats_costs_the_same_at_any_page_size(
     # flows page, status counts, last 24 h, timeline, flow run pages, flow run counts,
     # integration pages, integration counts, integration run pages
     assert counts[2] == counts[5] == 9, counts
+
+
+ACCOUNT_INTEGRATIONS = """query Q($n: Int) { integrations(first: $n) { totalCount nodes {
+  integrationId flow { flowId stats { runsLast24h failedRunsLast24h } }
+  runs(first: $n) { totalCount nodes { runId triggerApp { name } } } } } }"""
+
+
+async def test_account_integrations_cost_the_same_at_any_page_size(
+    seeded: None, viewer: Api, services: Services
+) -> None:
+    counts = {}
+    for n in (3, 10):
+        counts[n], data = await measure(viewer, services, ACCOUNT_INTEGRATIONS, {"n": n})
+        integrations = data["integrations"]
+        assert integrations["totalCount"] == 12
+        assert [i["integrationId"] for i in integrations["nodes"]] == [
+            f"int-{i:02d}" for i in range(11, 11 - n, -1)
+        ]
+        for integ in integrations["nodes"]:
+            assert integ["flow"]["flowId"] == "flow-1"
+            assert integ["runs"]["totalCount"] == 12
+            assert len(integ["runs"]["nodes"]) == n
+    # integration page, its count, flows, their status counts and last 24 h, run pages, run
+    # counts, trigger apps
+    assert counts[3] == counts[10] == 8, counts

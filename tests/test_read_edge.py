@@ -103,7 +103,9 @@ async def test_empty_cursor_is_no_cursor(seeded: None, viewer: Api) -> None:
     assert data == {"runs": {"nodes": [{"runId": "run-1"}]}}
 
 
-@pytest.mark.parametrize("text", ["\u0000", "a\u0000b", "x" * 300, "\U0001f600", "%", "'"])
+@pytest.mark.parametrize(
+    "text", ["\u0000", "a\u0000b", "x" * 129, "x" * 256, "\U0001f600" * 256, "%", "'"]
+)
 async def test_odd_search_and_lookup_text(seeded: None, viewer: Api, text: str) -> None:
     data = await viewer.data(
         """query Q($s: String!) {

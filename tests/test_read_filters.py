@@ -89,12 +89,15 @@ async def integrations(api: Api, **variables: Any) -> tuple[list[str], int]:
         ("auth-A", ["int-a"]),
         ("bob@example.com", ["int-b"]),  # int-x has it too, but in another flow
         ("auth-b", ["int-b"]),
-        # exact and case-sensitive: no prefix, no other case, no LIKE pattern
+        # userAuth whole, in any case
+        ("auth-a", ["int-a"]),
+        ("AUTH-B", ["int-b"]),
+        # IDs exact and case-sensitive: no prefix, no other case, no LIKE pattern
         ("int-", []),
         ("int", []),
         ("INT-A", []),
         ("alice@example.com", []),
-        ("auth-a", []),
+        ("auth", []),
         ("Alice", []),
         ("int-%", []),
         ("int-_", []),

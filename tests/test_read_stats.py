@@ -178,3 +178,54 @@ async def test_deleted_integrations_count(ingester: Api, viewer: Api) -> None:
     stats = data["flow"]["stats"]
     assert stats["integrationCount"] == 2
     assert {c["status"]: c["count"] for c in stats["statusCounts"]} == {"ENABLED": 1, "DELETED": 1}
+
+
+class _FrozenClock(datetime):
+    moment: datetime
+
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+        return cls.moment
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 11, 2, 12, 30, 15, 500000, tzinfo=UTC),  # mid-hour
+        datetime(2026, 11, 2, 12, 0, tzinfo=UTC),  # on the hour
+        datetime(2026, 11, 2, 12, 59, 59, 999000, tzinfo=UTC),  # the end of an hour
+    ],
+)
+async def test_last_24h_is_a_rolling_window(
+    ingester: Api, viewer: Api, monkeypatch: pytest.MonkeyPatch, now: datetime
+) -> None:
+    """Runs just inside the 24 h ending now count, runs just outside do not: at both edges,
+    whatever the minute (whole hourly buckets were up to an hour off)."""
+    ms = timedelta(milliseconds=1)
+    day = timedelta(hours=24)
+    inside = {
+        "oldest": (now - day, "FAILED"),
+        "old-edge": (now - day + ms, "OK"),
+        "old-edge-2": (now - day + timedelta(minutes=1), "FAILED"),
+        "whole-hour": (now - timedelta(hours=12), "FAILED"),
+        "recent": (now - timedelta(minutes=1), "OK"),
+        "now": (now, "FAILED"),
+    }
+    outside = {
+        "too-old": (now - day - ms, "FAILED"),
+        "too-old-2": (now - day - timedelta(minutes=1), "OK"),
+        "after-now": (now + ms, "FAILED"),
+        "after-now-2": (now + timedelta(minutes=1), "OK"),
+    }
+    batch = [e.flow("flow-1", "Sync"), e.integration("i-1", "flow-1")]
+    for rid, (start, status) in {**inside, **outside}.items():
+        batch += run(rid, "i-1", start, status, 0)
+    result = await ingester.data(e.INGEST, {"events": batch})
+    assert result["ingestEvents"]["rejected"] == []
+
+    _FrozenClock.moment = now
+    monkeypatch.setattr("gateway.resolvers.stats.datetime", _FrozenClock)
+    data = await viewer.data(STATS, {"hours": 24})
+    stats = data["flow"]["stats"]
+    assert stats["runsLast24h"] == len(inside)
+    assert stats["failedRunsLast24h"] == sum(s == "FAILED" for _, s in inside.values())

@@ -74,7 +74,8 @@ class IntegrationQuery:
                 or_(
                     i.c.integration_id == self.search,
                     i.c.user_id == self.search,
-                    i.c.user_auth == self.search,
+                    # userAuth (usually an e-mail address) ignores case; IDs do not.
+                    i.c.user_auth_folded == self.search.casefold(),
                 )
             )
         if self.statuses:

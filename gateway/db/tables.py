@@ -52,12 +52,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def fold(text: str | None) -> str | None:
-    """The case-folded copy kept next to text matched case-insensitively (Unicode full case
-    folding, the same on both backends)."""
-    return None if text is None else text.casefold()
-
-
 def _id(name: str, **kw: Any) -> Column[str]:
     return Column(name, String(128), **kw)
 

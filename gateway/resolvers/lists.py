@@ -49,7 +49,7 @@ async def flows(
 async def integrations(
     ctx: Context,
     parent: str,
-    parent_id: str,
+    parent_id: str | None,
     first: int | None,
     after: str | None,
     last: int | None,
@@ -58,13 +58,18 @@ async def integrations(
     filter: Any,
     order_by: Any,
 ) -> Any:
+    """Integrations of a flow, of an end-user, or (parent "account") of the whole account."""
     from gateway.types.integration import Integration, IntegrationConnection
     from gateway.types.node import make_connection
 
     query = filters.integration_query(search, filter)
     order = _order("integration", order_by)
     win = window(order, first, after, last, before)
-    page = await ctx.loaders.integrations_of(parent, parent_id, query, order, win)
+    if parent_id is None:
+        async with ctx.services.db.read() as conn:
+            page = await reads.account_integration_page(conn, ctx.account_id, query, order, win)
+    else:
+        page = await ctx.loaders.integrations_of(parent, parent_id, query, order, win)
     build = Integration.builder(ctx)
     return make_connection(
         IntegrationConnection,

@@ -9,6 +9,7 @@ from gateway.context import Context
 from gateway.db import accounts
 from gateway.errors import BadUserInput
 from gateway.ids import decode_global_id, is_engine_id, is_user_id
+from gateway.limits import MAX_NODE_IDS
 
 
 def _builders(ctx: Context) -> dict[str, tuple[Any, Any]]:
@@ -49,8 +50,8 @@ async def node(ctx: Context, global_id: str) -> Any:
 
 
 async def nodes(ctx: Context, global_ids: list[str]) -> list[Any]:
-    if len(global_ids) > 100:
-        raise BadUserInput(f"nodes takes at most 100 IDs, got {len(global_ids)}.")
+    if len(global_ids) > MAX_NODE_IDS:
+        raise BadUserInput(f"nodes takes at most {MAX_NODE_IDS} IDs, got {len(global_ids)}.")
     return list(await asyncio.gather(*(node(ctx, gid) for gid in global_ids)))
 
 

@@ -8,9 +8,7 @@ from typing import Any
 from gateway.cursors import decode_cursor
 from gateway.db.pages import Order, Window
 from gateway.errors import BadUserInput
-
-DEFAULT_PAGE = 10
-MAX_PAGE = 100
+from gateway.limits import DEFAULT_PAGE, MAX_PAGE
 
 
 def window(

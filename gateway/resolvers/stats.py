@@ -1,15 +1,17 @@
-"""Flow statistics: counts from the integrations, rolling figures from hourly buckets."""
+"""Flow statistics: counts from the integrations, the rolling last 24 h and the hourly
+timeline from hourly buckets (the 24 h's partial edge hours from the runs themselves)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gateway.context import Context
 from gateway.db import reads
 from gateway.errors import BadUserInput
 
 MAX_TIMELINE_HOURS = 24 * 31
+DAY = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,17 +27,23 @@ def _window_start(hours: int) -> datetime:
     return reads.hour_floor(datetime.now(UTC)) - (hours - 1) * reads.HOUR
 
 
+def _request_now(ctx: Context) -> datetime:
+    """One "now" per request, so every flow's window is the same and one statement serves all."""
+    now: datetime = ctx.extras.setdefault("stats_now", datetime.now(UTC))
+    return now
+
+
 async def summary(ctx: Context, flow_id: str) -> FlowSummary:
     counts = await ctx.loaders.status_counts.load(flow_id)
-    # the same statement as timeline(hours: 24), when both are asked
-    recent = await ctx.loaders.hours_of_flow(flow_id, _window_start(24))
+    now = _request_now(ctx)
+    runs, failed = await ctx.loaders.runs_of_flow_between(flow_id, now - DAY, now)
     status_counts = sorted((s, c) for s, c in counts.items() if not s.startswith("_"))
     return FlowSummary(
         integration_count=sum(c for _, c in status_counts),
         status_counts=status_counts,
         failing_count=counts["_failing"],
-        runs_last_24h=sum(row.runs for row in recent),
-        failed_runs_last_24h=sum(row.failed_runs for row in recent),
+        runs_last_24h=runs,
+        failed_runs_last_24h=failed,
     )
 
 

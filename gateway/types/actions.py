@@ -10,6 +10,7 @@ from strawberry.permission import BasePermission
 from gateway.actions import service
 from gateway.auth.permissions import CanAdmin
 from gateway.types.account import Account
+from gateway.types.arguments import ActedIntegrationId, ActedIntegrationIds, ActedUserId
 from gateway.types.end_user import EndUser
 from gateway.types.integration import Integration
 
@@ -30,26 +31,32 @@ class IntegrationMutations:
         description="ENABLED or PAUSED → DISABLED. "
         "Disabling a disabled integration succeeds and changes nothing.",
     )
-    async def disable_integration(self, info: strawberry.Info, integration_id: str) -> Integration:
+    async def disable_integration(
+        self, info: strawberry.Info, integration_id: ActedIntegrationId
+    ) -> Integration:
         return (await _set_status(info, [integration_id], "DISABLED"))[0]
 
     @strawberry.mutation(
         permission_classes=ADMIN,
         description="DISABLED or PAUSED → ENABLED; resets the consecutive-failure count.",
     )
-    async def enable_integration(self, info: strawberry.Info, integration_id: str) -> Integration:
+    async def enable_integration(
+        self, info: strawberry.Info, integration_id: ActedIntegrationId
+    ) -> Integration:
         return (await _set_status(info, [integration_id], "ENABLED"))[0]
 
     @strawberry.mutation(
         permission_classes=ADMIN,
         description="A soft delete: the row stays, status DELETED, which is final.",
     )
-    async def delete_integration(self, info: strawberry.Info, integration_id: str) -> Integration:
+    async def delete_integration(
+        self, info: strawberry.Info, integration_id: ActedIntegrationId
+    ) -> Integration:
         return (await _set_status(info, [integration_id], "DELETED"))[0]
 
     @strawberry.mutation(permission_classes=ADMIN, description="Up to 100, all or nothing.")
     async def disable_integrations(
-        self, info: strawberry.Info, integration_ids: list[str]
+        self, info: strawberry.Info, integration_ids: ActedIntegrationIds
     ) -> list[Integration]:
         return await _set_status(info, integration_ids, "DISABLED")
 
@@ -77,7 +84,11 @@ class SettingsMutations:
         "Periods are windows of periodDays (default 30) from when it was set.",
     )
     async def set_task_limit(
-        self, info: strawberry.Info, user_id: str, limit: int | None, period_days: int | None = None
+        self,
+        info: strawberry.Info,
+        user_id: ActedUserId,
+        limit: int | None,
+        period_days: int | None = None,
     ) -> EndUser:
         ctx = info.context
         row, _ = await service.set_task_limit(

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import strawberry
 
+from gateway.types.arguments import NAME_CONTAINS
 from gateway.types.enums import (
     FlowStatus,
     IntegrationOrderField,
@@ -51,9 +50,7 @@ class StepFilter:
 @strawberry.input
 class FlowFilter:
     status: FlowStatus | None = None
-    name_contains: str | None = strawberry.field(
-        default=None, description="Case-insensitive part of the name."
-    )
+    name_contains: str | None = NAME_CONTAINS
 
 
 @strawberry.input
@@ -67,11 +64,3 @@ class RunOrder:
     field: RunOrderField = RunOrderField.START_TIME
     direction: OrderDirection = OrderDirection.DESC
 
-
-IntegrationSearch = Annotated[
-    str | None,
-    strawberry.argument(description="The complete integrationId, userId or userAuth."),
-]
-RunSearch = Annotated[
-    str | None, strawberry.argument(description="The complete runId, or the trigger app's name.")
-]

@@ -6,8 +6,8 @@ import strawberry
 
 from gateway.ids import encode_global_id
 from gateway.resolvers import lists, stats
+from gateway.types.arguments import IntegrationSearch, RunSearch
 from gateway.types.enums import FlowStatus, IntegrationStatus
-from gateway.types.filters import IntegrationSearch, RunSearch
 from gateway.types.node import Connection, Node
 from gateway.types.scalars import DateTime
 
@@ -41,8 +41,13 @@ class FlowStats:
     )
     status_counts: list[IntegrationStatusCount]
     failing_count: int = strawberry.field(description="Integrations whose last run failed.")
-    runs_last_24h: int
-    failed_runs_last_24h: int
+    runs_last_24h: int = strawberry.field(
+        description="Runs that started in the 24 hours up to now: a rolling window, not whole "
+        "hours."
+    )
+    failed_runs_last_24h: int = strawberry.field(
+        description="Those of runsLast24h that failed."
+    )
     tasks_consumed: int
     _flow_id: strawberry.Private[str]
 

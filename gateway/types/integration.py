@@ -7,8 +7,8 @@ import strawberry
 
 from gateway.ids import encode_global_id
 from gateway.resolvers import lists
+from gateway.types.arguments import RunSearch
 from gateway.types.enums import IntegrationStatus, LastRunStatus, PauseReason
-from gateway.types.filters import RunSearch
 from gateway.types.node import Connection, Node
 from gateway.types.scalars import DateTime
 

@@ -7,12 +7,27 @@ from strawberry.permission import BasePermission
 
 from gateway.auth.permissions import CanRead
 from gateway.errors import NotFound
+from gateway.limits import MAX_NODE_IDS
 from gateway.resolvers import lists, lookups
 from gateway.types.account import Account
+from gateway.types.arguments import (
+    GlobalId,
+    GlobalIds,
+    IntegrationSearch,
+    LookupEngineId,
+    LookupUserId,
+    RunSearch,
+)
 from gateway.types.end_user import EndUser
-from gateway.types.filters import FlowFilter, RunFilter, RunOrder, RunSearch
+from gateway.types.filters import (
+    FlowFilter,
+    IntegrationFilter,
+    IntegrationOrder,
+    RunFilter,
+    RunOrder,
+)
 from gateway.types.flow import Flow, FlowConnection
-from gateway.types.integration import Integration
+from gateway.types.integration import Integration, IntegrationConnection
 from gateway.types.node import Node
 from gateway.types.run import Run, RunConnection
 from gateway.types.step import Step
@@ -23,11 +38,11 @@ READ: list[type[BasePermission]] = [CanRead]
 @strawberry.type
 class NodeQueries:
     @strawberry.field(permission_classes=READ, description="Null for another account's ID.")
-    async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
+    async def node(self, info: strawberry.Info, id: GlobalId) -> Node | None:
         return await lookups.node(info.context, id)
 
-    @strawberry.field(permission_classes=READ, description="At most 100 IDs.")
-    async def nodes(self, info: strawberry.Info, ids: list[strawberry.ID]) -> list[Node | None]:
+    @strawberry.field(permission_classes=READ, description=f"At most {MAX_NODE_IDS} IDs.")
+    async def nodes(self, info: strawberry.Info, ids: GlobalIds) -> list[Node | None]:
         return await lookups.nodes(info.context, list(ids))
 
     @strawberry.field(permission_classes=READ)
@@ -41,23 +56,25 @@ class NodeQueries:
 @strawberry.type
 class LookupQueries:
     @strawberry.field(permission_classes=READ)
-    async def flow(self, info: strawberry.Info, flow_id: str) -> Flow | None:
+    async def flow(self, info: strawberry.Info, flow_id: LookupEngineId) -> Flow | None:
         return await lookups.by_key(info.context, "Flow", flow_id)
 
     @strawberry.field(permission_classes=READ)
-    async def integration(self, info: strawberry.Info, integration_id: str) -> Integration | None:
+    async def integration(
+        self, info: strawberry.Info, integration_id: LookupEngineId
+    ) -> Integration | None:
         return await lookups.by_key(info.context, "Integration", integration_id)
 
     @strawberry.field(permission_classes=READ)
-    async def run(self, info: strawberry.Info, run_id: str) -> Run | None:
+    async def run(self, info: strawberry.Info, run_id: LookupEngineId) -> Run | None:
         return await lookups.by_key(info.context, "Run", run_id)
 
     @strawberry.field(permission_classes=READ)
-    async def step(self, info: strawberry.Info, step_id: str) -> Step | None:
+    async def step(self, info: strawberry.Info, step_id: LookupEngineId) -> Step | None:
         return await lookups.by_key(info.context, "Step", step_id)
 
     @strawberry.field(permission_classes=READ, description="Null for an unknown userId.")
-    async def end_user(self, info: strawberry.Info, user_id: str) -> EndUser | None:
+    async def end_user(self, info: strawberry.Info, user_id: LookupUserId) -> EndUser | None:
         return await lookups.by_key(info.context, "EndUser", user_id)
 
 
@@ -88,5 +105,25 @@ class ListQueries:
         order_by: RunOrder | None = None,
     ) -> RunConnection:
         return await lists.runs(
+            info.context, "account", None, first, after, last, before, search, filter, order_by
+        )
+
+    @strawberry.field(
+        permission_classes=READ,
+        description="Integrations across every flow of the account. "
+        "Newest first unless orderBy says otherwise.",
+    )
+    async def integrations(
+        self,
+        info: strawberry.Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        search: IntegrationSearch = None,
+        filter: IntegrationFilter | None = None,
+        order_by: IntegrationOrder | None = None,
+    ) -> IntegrationConnection:
+        return await lists.integrations(
             info.context, "account", None, first, after, last, before, search, filter, order_by
         )

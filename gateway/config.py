@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     statement_timeout_seconds: float = 10.0
     max_ingest_body_bytes: int = 16 * 1024 * 1024
     payload_body_limit_bytes: int = 256 * 1024
+    # How far ahead of the server clock an event's times may be (engine clocks drift).
+    ingest_max_future_skew_seconds: float = Field(default=3600.0, ge=0)
     redact_name_words: list[str] = Field(default_factory=list)
     redact_value_patterns: list[str] = Field(default_factory=list)
 

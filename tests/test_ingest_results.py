@@ -97,7 +97,7 @@ async def test_bad_events_are_rejected_and_the_rest_applied(ingester: Api, viewe
         e.run_started("run-1", "int-1", B + 10),  # 0 ok
         e.run_started("run-x", "no-such-integration", B + 10),  # 1
         bad_id,  # 2
-        e.step_finished("s0", "run-1", 0, B + 11, B + 12),  # 3
+        e.step_finished("s0", "run-1", -1, B + 11, B + 12),  # 3
         e.step_finished("s99", "run-1", 1, B + 11, B + 12, code=99),  # 4
         e.step_finished("s1", "run-1", 1, B + 11, B + 12),  # 5 ok
         e.run_started("off-late", "int-off", B + 150),  # 6

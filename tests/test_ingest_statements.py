@@ -34,7 +34,7 @@ def count_statements(services: Services) -> Iterator[list[str]]:
 
 def _batch(first: bool) -> list[dict[str, Any]]:
     """1,000 events: 1 flow, 10 integrations, 141 runs of 7 events, 2 apps (first batch);
-    the second batch re-finishes the same runs' steps and starts new ones."""
+    the second batch starts new runs and finishes 13 of the first batch's again."""
     items: list[dict[str, Any]] = []
     if first:
         items += [e.flow(t=B)] + [e.integration(f"int-{i}", t=B + 1) for i in range(10)]
@@ -64,7 +64,8 @@ def _batch(first: bool) -> list[dict[str, Any]]:
             e.run_finished(run_id, "FAILED", start + 4),
         ]
     if not first:
-        items += [e.run_finished(f"run-{r}", "OK", B + 200) for r in range(13)]
+        # Runs of the first batch finished again, the same: stored rows, harmless repeats.
+        items += [e.run_finished(f"run-{r}", "FAILED", B + 10 + r + 4) for r in range(13)]
     return items
 
 
@@ -89,6 +90,6 @@ async def test_a_batch_of_1000_events_takes_a_bounded_number_of_statements(
     assert data["flow"]["stats"] == {
         "tasksConsumed": 0,
         "runsLast24h": 282,
-        "failedRunsLast24h": 282 - 13,
+        "failedRunsLast24h": 282,
     }
     assert data["flow"]["integrations"]["totalCount"] == 10

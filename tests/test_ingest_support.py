@@ -68,6 +68,7 @@ async def ingest_direct(
         [to_event(i) for i in items],
         redactor=services.redactor,
         body_limit=services.settings.payload_body_limit_bytes,
+        max_future_skew=timedelta(seconds=services.settings.ingest_max_future_skew_seconds),
     )
 
 

@@ -3,11 +3,14 @@
 Events may arrive in any order and more than once with different event IDs; each handler is
 written so that the final state does not depend on the order: final statuses never go back to
 ``RUNNING``, counters move by the difference a repeated event makes, and a ``runFinished`` that
-precedes its ``runStarted`` waits in ``early_finishes``.
+precedes its ``runStarted`` waits in ``early_finishes``. A repeat that contradicts what is
+stored (another final status, another start) is CONFLICT rather than a silent winner; a handler
+checks everything before it changes anything, so a rejected event leaves no trace.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,12 +25,23 @@ from gateway.actions.transitions import (
     Actor,
     change_status,
 )
-from gateway.ingest.events import Event, EventError
+from gateway.ingest.events import Event, EventError, iso
 from gateway.ingest.payloads import stored_payload
 from gateway.ingest.redaction import Redactor
 from gateway.ingest.state import BatchState, Row
 
 _MS = timedelta(milliseconds=1)
+log = logging.getLogger(__name__)
+# What an integrationCreated for an existing integration must repeat (when given).
+_CREATION_FIELDS = (("flow_id", "flowId"), ("user_id", "userId"), ("user_auth", "userAuth"))
+# ... and what a runStarted for an existing run must repeat.
+_RUN_START_FIELDS = (
+    ("integration_id", "integrationId"),
+    ("start_time", "startTime"),
+    ("trigger_app_id", "triggerAppId"),
+    ("trigger_name", "triggerName"),
+    ("trigger_type", "triggerType"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +85,8 @@ class Applier:
         self.redactor = redactor
         self.body_limit = body_limit
         self.changes: list[StatusChange] = []
+        # (eventId, error) of events of this batch that were accepted, then found invalid.
+        self.withdrawn: list[tuple[str, EventError]] = []
         self._handlers: dict[str, Callable[[Event], None]] = {
             "app_upserted": self.app_upserted,
             "flow_upserted": self.flow_upserted,
@@ -156,14 +172,7 @@ class Applier:
             raise EventError("NOT_FOUND", f"No flow {d['flow_id']!r}.")
         existing = self.state.integrations.get(d["integration_id"])
         if existing is not None:
-            if existing["flow_id"] != d["flow_id"]:
-                raise EventError(
-                    "CONFLICT",
-                    f"Integration {d['integration_id']!r} already exists in flow "
-                    f"{existing['flow_id']!r}.",
-                )
-            existing["created_at"] = min(existing["created_at"], event.occurred_at)
-            self.state.touch("integrations", d["integration_id"])
+            self._integration_created_again(existing, event)
             return
         integration: Row = {
             "account_id": self.state.account_id,
@@ -190,6 +199,27 @@ class Applier:
         self._roll_period(d["user_id"])
         if integration["status"] == "ENABLED" and task_limits.over_limit(end_user):
             self._set_status(integration, "PAUSED", "BILLING", self.state.now, TASK_LIMIT)
+
+    def _integration_created_again(self, integration: Row, event: Event) -> None:
+        """The same integration created again: the same flowId and userId, or CONFLICT. A
+        userAuth fills one the integration has not got; a different one is CONFLICT. The
+        status is ignored (integrationStatusChanged moves it); createdAt is the earliest."""
+        d = event.data
+        for name, label in _CREATION_FIELDS:
+            stored, given = integration[name], d.get(name)
+            if given is not None and stored is not None and stored != given:
+                raise EventError(
+                    "CONFLICT",
+                    f"Integration {d['integration_id']!r} exists with {label} {stored!r}; "
+                    f"this integrationCreated has {label} {given!r}.",
+                )
+        if integration["user_auth"] is None and d.get("user_auth") is not None:
+            integration["user_auth"] = d["user_auth"]
+            integration["user_auth_folded"] = d["user_auth"].casefold()
+            self.state.touch("integrations", d["integration_id"])
+        if event.occurred_at < integration["created_at"]:
+            integration["created_at"] = event.occurred_at
+            self.state.touch("integrations", d["integration_id"])
 
     def integration_status_changed(self, event: Event) -> None:
         d = event.data
@@ -252,11 +282,14 @@ class Applier:
         integration = self._integration(d["integration_id"])
         existing = self.state.runs.get(d["run_id"])
         if existing is not None:
-            if existing["integration_id"] != d["integration_id"]:
-                raise EventError(
-                    "CONFLICT",
-                    f"Run {d['run_id']!r} belongs to integration {existing['integration_id']!r}.",
-                )
+            for name, label in _RUN_START_FIELDS:
+                if existing[name] != d[name]:
+                    shown = iso if name == "start_time" else repr
+                    raise EventError(
+                        "CONFLICT",
+                        f"Run {d['run_id']!r} started with {label} {shown(existing[name])}; "
+                        f"this runStarted has {label} {shown(d[name])}.",
+                    )
             return  # a late or repeated runStarted never turns a run back to RUNNING
         # A limit's period that ended before this batch resumes what it paused before the
         # trigger is checked (the sweep may not have run yet).
@@ -313,21 +346,67 @@ class Applier:
         early = self.state.early_finishes.get(d["run_id"])
         if early is not None:
             self.state.applied_early_finishes.add(d["run_id"])
-            self._finish_run(run, early["status"], early["end_time"], event.occurred_at)
+            if early["end_time"] >= run["start_time"]:
+                self._finish_run(run, early["status"], early["end_time"], event.occurred_at)
+            else:
+                self._drop_early_finish(run, early)
+
+    def _drop_early_finish(self, run: Row, early: Row) -> None:
+        """A kept runFinished whose endTime is before the startTime that came later: the run
+        stays RUNNING until a valid runFinished. Kept from this batch, it is rejected; from an
+        earlier batch (whose answer said accepted), it is dropped with a warning."""
+        message = (
+            f"endTime {iso(early['end_time'])} is before the run's startTime "
+            f"{iso(run['start_time'])}."
+        )
+        event_ids = self.state.early_finish_events.get(run["run_id"], [])
+        self.withdrawn += [(i, EventError("BAD_USER_INPUT", message)) for i in event_ids]
+        if run["run_id"] not in self.state.dirty["early_finishes"]:  # kept by an earlier batch
+            log.warning(
+                "account %s: dropped the kept runFinished of run %r: %s",
+                self.state.account_id,
+                run["run_id"],
+                message,
+            )
 
     def run_finished(self, event: Event) -> None:
+        """A run finishes once: the same status and endTime again change nothing, another
+        one is CONFLICT. Before its runStarted, the finish is kept (and checked) for it."""
         d = event.data
         run = self.state.runs.get(d["run_id"])
         if run is None:
-            self.state.early_finishes[d["run_id"]] = {
-                "account_id": self.state.account_id,
-                "run_id": d["run_id"],
-                "status": d["status"],
-                "end_time": d["end_time"],
-            }
-            self.state.touch("early_finishes", d["run_id"])
+            early = self.state.early_finishes.get(d["run_id"])
+            if early is None:
+                self.state.early_finishes[d["run_id"]] = {
+                    "account_id": self.state.account_id,
+                    "run_id": d["run_id"],
+                    "status": d["status"],
+                    "end_time": d["end_time"],
+                }
+                self.state.touch("early_finishes", d["run_id"])
+            else:
+                self._check_same_finish(d, early["status"], early["end_time"])
+            self.state.early_finish_events.setdefault(d["run_id"], []).append(event.event_id)
             return
+        if run["status"] != "RUNNING":
+            self._check_same_finish(d, run["status"], run["end_time"])
+            return
+        if d["end_time"] < run["start_time"]:
+            raise EventError(
+                "BAD_USER_INPUT",
+                f"endTime {iso(d['end_time'])} is before the run's startTime "
+                f"{iso(run['start_time'])}.",
+            )
         self._finish_run(run, d["status"], d["end_time"], event.occurred_at)
+
+    @staticmethod
+    def _check_same_finish(d: dict[str, Any], status: str, end_time: datetime) -> None:
+        if (d["status"], d["end_time"]) != (status, end_time):
+            raise EventError(
+                "CONFLICT",
+                f"Run {d['run_id']!r} already finished {status} at {iso(end_time)}; this "
+                f"runFinished says {d['status']} at {iso(d['end_time'])}.",
+            )
 
     def _finish_run(self, run: Row, status: str, end_time: datetime, at: datetime) -> None:
         previous = run["status"]
@@ -437,6 +516,12 @@ class Applier:
     def step_started(self, event: Event) -> None:
         d = event.data
         step = self._step(d)
+        end = step["end_time"] if step is not None and step["start_time"] is None else None
+        if end is not None and d["start_time"] > end:
+            raise EventError(
+                "BAD_USER_INPUT",
+                f"startTime {iso(d['start_time'])} is after the step's endTime {iso(end)}.",
+            )
         self._ensure_app(d["app_id"], event.occurred_at)
         if step is not None:
             if step["start_time"] is None:
@@ -465,10 +550,15 @@ class Applier:
     def step_finished(self, event: Event) -> None:
         d = event.data
         step = self._step(d)
+        start = d.get("start_time") or (step["start_time"] if step is not None else None)
+        if start is not None and d["end_time"] < start:
+            raise EventError(
+                "BAD_USER_INPUT",
+                f"endTime {iso(d['end_time'])} is before the step's startTime {iso(start)}.",
+            )
         self._ensure_app(d["app_id"], event.occurred_at)
         previous = step["status"] if step is not None else None
         old_tasks = step["tasks"] if step is not None else 0
-        start = d.get("start_time") or (step["start_time"] if step is not None else None)
         new_step: Row = {
             "account_id": self.state.account_id,
             "step_id": d["step_id"],

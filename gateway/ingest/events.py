@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 KINDS = (
@@ -46,9 +46,22 @@ def _printable(value: str, name: str, limit: int = 256) -> None:
         raise EventError("BAD_USER_INPUT", f"{name} must be 1-{limit} printable characters.")
 
 
-def check_event(event: Event) -> None:
-    """Checks what the GraphQL input types cannot express. Raises EventError."""
-    if not 1 <= len(event.event_id) <= 256 or not event.event_id.isprintable():
+_TIME_FIELDS = (("start_time", "startTime"), ("end_time", "endTime"))
+
+
+def iso(moment: datetime) -> str:
+    """A time as the API shows it: RFC 3339 in UTC with milliseconds."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def valid_event_id(event_id: str) -> bool:
+    return 1 <= len(event_id) <= 256 and event_id.isprintable()
+
+
+def check_event(event: Event, latest: datetime) -> None:
+    """Checks what the GraphQL input types cannot express; ``latest`` is the server clock plus
+    the allowed skew, the latest acceptable time. Raises EventError."""
+    if not valid_event_id(event.event_id):
         raise EventError("BAD_USER_INPUT", "eventId must be 1-256 printable characters.")
     data = event.data
     for name in _ID_FIELDS:
@@ -73,14 +86,25 @@ def check_event(event: Event) -> None:
         raise EventError(
             "BAD_USER_INPUT", "payload.request.method must be an HTTP method of 1-16 characters."
         )
-    if "position" in data and data["position"] < 1:
-        raise EventError("BAD_USER_INPUT", f"position must be 1 or more, got {data['position']}.")
+    if "position" in data and data["position"] < 0:
+        raise EventError("BAD_USER_INPUT", f"position must be 0 or more, got {data['position']}.")
     code = data.get("network_code")
     if code is not None and not 100 <= code <= 599:
         raise EventError("BAD_USER_INPUT", f"networkCode must be 100-599, got {code}.")
+    times: list[tuple[datetime | None, str]] = [(event.occurred_at, "occurredAt")]
+    times += [(data.get(name), label) for name, label in _TIME_FIELDS]
+    for value, label in times:
+        if value is not None and value > latest:
+            raise EventError(
+                "BAD_USER_INPUT",
+                f"{label} {iso(value)} is in the future: the latest accepted is {iso(latest)}"
+                " (the server clock plus the allowed skew).",
+            )
     start, end = data.get("start_time"), data.get("end_time")
     if start is not None and end is not None and end < start:
-        raise EventError("BAD_USER_INPUT", "endTime is before startTime.")
+        raise EventError(
+            "BAD_USER_INPUT", f"endTime {iso(end)} is before startTime {iso(start)}."
+        )
     if event.kind in ("step_finished", "run_finished") and data["status"] == "RUNNING":
         raise EventError("BAD_USER_INPUT", "A finished event needs a final status, not RUNNING.")
     if event.kind == "integration_status_changed":

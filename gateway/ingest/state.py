@@ -30,7 +30,10 @@ class BatchState:
     dirty: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     # (flow_id, hour) -> [runs, failed_runs, tasks] deltas, added to the stored buckets.
     hours: dict[tuple[str, datetime], list[int]] = field(default_factory=dict)
+    # Kept finishes that were used (or dropped) by a runStarted: deleted, not written.
     applied_early_finishes: set[str] = field(default_factory=set)
+    # run_id -> eventIds of this batch's runFinished events kept for that run.
+    early_finish_events: dict[str, list[str]] = field(default_factory=dict)
     network_codes_to_recompute: set[str] = field(default_factory=set)
 
     def touch(self, table: str, key: str) -> None:

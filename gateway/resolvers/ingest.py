@@ -9,6 +9,7 @@ coerces every value against the schema's types first.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import Enum
 from typing import Any
 
@@ -61,6 +62,7 @@ async def ingest_events(ctx: Context, items: list[dict[str, Any]]) -> IngestOutc
         [to_event(item) for item in items],
         redactor=services.redactor,
         body_limit=services.settings.payload_body_limit_bytes,
+        max_future_skew=timedelta(seconds=services.settings.ingest_max_future_skew_seconds),
     )
     services.metrics.count_ingest(outcome.accepted, outcome.duplicates, len(outcome.rejected))
     return outcome

@@ -74,7 +74,11 @@ class FlowUpsertedInput:
     status: FlowStatus
 
 
-@strawberry.input
+@strawberry.input(
+    description="For an existing integration: the same flowId and userId are accepted and change "
+    "nothing, another is CONFLICT; a userAuth fills a missing one, another is CONFLICT; the "
+    "status is ignored (integrationStatusChanged moves it); createdAt is the earliest occurredAt."
+)
 class IntegrationCreatedInput:
     event_id: str
     occurred_at: DateTime
@@ -96,7 +100,10 @@ class IntegrationStatusChangedInput:
     reason: PauseReason | None = strawberry.field(default=None, description="When pausing.")
 
 
-@strawberry.input
+@strawberry.input(
+    description="For an existing run: the same values are accepted and change nothing (a run "
+    "never goes back to RUNNING); another integrationId, startTime or trigger is CONFLICT."
+)
 class RunStartedInput:
     event_id: str
     occurred_at: DateTime
@@ -114,7 +121,7 @@ class StepStartedInput:
     occurred_at: DateTime
     step_id: str
     run_id: str
-    position: int
+    position: int = strawberry.field(description="0 or more; steps are listed by position.")
     app_id: str
     name: str
     start_time: DateTime
@@ -126,7 +133,7 @@ class StepFinishedInput:
     occurred_at: DateTime
     step_id: str
     run_id: str
-    position: int
+    position: int = strawberry.field(description="0 or more; steps are listed by position.")
     app_id: str
     name: str
     status: StepStatus
@@ -136,7 +143,13 @@ class StepFinishedInput:
     payload: PayloadInput | None = None
 
 
-@strawberry.input
+@strawberry.input(
+    description="A run finishes once: the same status and endTime again are accepted and change "
+    "nothing, another is CONFLICT; an endTime before the run's startTime is BAD_USER_INPUT. "
+    "Before its runStarted it is kept and checked when the runStarted comes: if it ends before "
+    "that startTime, it is rejected when in the same batch, or dropped (the run stays RUNNING) "
+    "when an earlier batch accepted it."
+)
 class RunFinishedInput:
     event_id: str
     occurred_at: DateTime
@@ -185,7 +198,11 @@ def _result(outcome: IngestOutcome) -> IngestResult:
 
 @strawberry.type
 class IngestMutations:
-    @strawberry.mutation(description="Applies a batch of up to 1,000 engine events.")
+    @strawberry.mutation(
+        description="Applies a batch of up to 1,000 engine events; each invalid one is rejected "
+        "with a code and a reason, the rest is applied. Times (occurredAt, startTime, endTime) "
+        "more than the allowed skew (default 1 h) ahead of the server clock are BAD_USER_INPUT."
+    )
     async def ingest_events(self, info: strawberry.Info, events: list[IngestEvent]) -> IngestResult:
         # Declares the field; use_coerced_ingest_input() makes graphql-core call
         # resolve_ingest_events() with the coerced input instead.

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from gateway.actions.periodic import run_period_sweeps
 from gateway.config import Settings, get_settings
+from gateway.console import assets as console
 from gateway.db.migrate import upgrade_async
 from gateway.http import access_log, graphiql
 from gateway.http.endpoint import GraphQLEndpoint
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             *([Route(graphiql.STATIC_ROUTE, graphiql.asset)] if settings.graphiql else []),
+            *(console.routes() if settings.console else []),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     # When set, /metrics wants ``Authorization: Bearer <token>``; unset or empty: open.
     metrics_token: SecretStr | None = None
     graphiql: bool = True
+    console: bool = True
     retention_days: int = 30
     period_sweep_seconds: float = 60.0
 

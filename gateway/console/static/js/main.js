@@ -1,0 +1,164 @@
+// The console's entry: the key, the router and the render of each screen (one query each).
+
+import { ApiError, probeRole, query } from "./api.js";
+import { clear, h } from "./dom.js";
+import { currentKey, forgetKey, saveKey, savedRole, saveRole, takeKeyFromFragment } from "./key.js";
+import { link, parse } from "./route.js";
+import { errorBox } from "./ui/error.js";
+import * as flows from "./screens/flows.js";
+import * as integrations from "./screens/integrations.js";
+import * as runs from "./screens/runs.js";
+import * as steps from "./screens/steps.js";
+import * as endUsers from "./screens/end-users.js";
+
+const SCREENS = { flows, integrations, runs, steps, endUsers };
+const TITLES = { flows: "Flows", integrations: "Integrations", runs: "Runs", steps: "Steps", endUsers: "End-users" };
+const main = document.getElementById("main");
+let generation = 0;
+let firstScreen = true;
+let signInProblem = null;
+
+const ctx = {
+  role: "",
+  query: async (document, variables) => {
+    try {
+      return await query(document, variables);
+    } catch (error) {
+      if (error.code === "UNAUTHENTICATED") signedOut(error);
+      throw error;
+    }
+  },
+  refresh: () => render(),
+  showError: (error, title) => {
+    const box = errorBox(error, { title });
+    box.classList.add("action-error");
+    main.prepend(box);
+    box.scrollIntoView({ block: "nearest" });
+  },
+};
+
+function signedOut(error) {
+  forgetKey();
+  signInProblem = error;
+  render();
+}
+
+function header() {
+  const who = clear(document.getElementById("who"));
+  if (!currentKey()) return;
+  who.append(
+    ctx.role ? h("span", { class: `role role-${ctx.role.toLowerCase()}`, title: "The API key's role" }, ctx.role === "ADMIN" ? "Admin" : "Viewer (read-only)") : null,
+    h("button", { type: "button", onclick: () => { forgetKey(); ctx.role = ""; render(); } }, "Sign out"),
+  );
+}
+
+function keyForm() {
+  const input = h("input", { id: "api-key", name: "key", type: "password", autocomplete: "off", spellcheck: "false", required: true, placeholder: "gw_…" });
+  return h(
+    "section",
+    { class: "sign-in" },
+    h("h1", {}, "Sign in with an API key"),
+    signInProblem
+      ? errorBox(signInProblem, {
+          title: signInProblem.code === "UNAUTHENTICATED" ? "This API key is unknown or revoked" : "Signing in failed",
+        })
+      : null,
+    h(
+      "form",
+      {
+        class: "stack",
+        onsubmit: (event) => {
+          event.preventDefault();
+          const key = input.value.trim();
+          if (!key) return;
+          saveKey(key);
+          signInProblem = null;
+          render();
+        },
+      },
+      h("span", { class: "field" }, h("label", { for: "api-key" }, "API key"), input),
+      h("p", { class: "muted" }, "A viewer key reads; an admin key also acts. The key stays in this tab (sessionStorage) and is sent only in the Authorization header."),
+      h("button", { type: "submit", class: "primary" }, "Sign in"),
+    ),
+  );
+}
+
+async function ensureRole() {
+  if (ctx.role) return;
+  const known = savedRole();
+  if (known) {
+    ctx.role = known;
+    return;
+  }
+  ctx.role = await probeRole();
+  saveRole(ctx.role);
+}
+
+async function render() {
+  const mine = ++generation;
+  const route = parse();
+  header();
+  if (!currentKey()) {
+    ctx.role = "";
+    document.title = "Sign in · Integration View";
+    main.replaceChildren(keyForm());
+    main.querySelector("input").focus();
+    return;
+  }
+  const screen = SCREENS[route.screen];
+  if (!screen) {
+    main.replaceChildren(errorBox(new ApiError(`Nothing is at ${location.hash}.`, "NOT_FOUND"), { title: "No such screen" }), h("p", {}, h("a", { href: link.flows() }, "Go to the flows")));
+    return;
+  }
+  main.setAttribute("aria-busy", "true");
+  main.classList.add("busy");
+  let data;
+  try {
+    await ensureRole();
+    header();
+    performance.mark("console:asked");
+    data = await screen.load(route, ctx);
+  } catch (error) {
+    if (mine !== generation) return;
+    main.removeAttribute("aria-busy");
+    main.classList.remove("busy");
+    if (error.code === "UNAUTHENTICATED") {
+      forgetKey();
+      ctx.role = "";
+      signInProblem = error;
+      header();
+      main.replaceChildren(keyForm());
+      return;
+    }
+    main.replaceChildren(errorBox(error, { title: `The ${TITLES[route.screen].toLowerCase()} could not be loaded`, retry: () => render() }));
+    return;
+  }
+  if (mine !== generation) return;
+  performance.mark("console:answered");
+  const node = screen.view(route, data, ctx);
+  main.replaceChildren(node);
+  main.removeAttribute("aria-busy");
+  main.classList.remove("busy");
+  performance.mark("console:rendered");
+  performance.measure("console:render", "console:answered", "console:rendered");
+  document.title = `${TITLES[route.screen]} · Integration View`;
+  document.body.dataset.screen = route.screen;
+  if (firstScreen) {
+    firstScreen = false;
+    performance.measure("console:first-screen", { start: 0, end: performance.now() });
+  } else {
+    const heading = main.querySelector("h1");
+    if (heading && !main.contains(document.activeElement)) {
+      heading.tabIndex = -1;
+      heading.focus({ preventScroll: true });
+    }
+  }
+}
+
+document.getElementById("skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
+window.addEventListener("hashchange", () => render());
+takeKeyFromFragment();
+render();

@@ -1,0 +1,106 @@
+// Step detail: one run's steps, and "View Payload" with its Request, Response and Object tabs.
+
+import { copyText, externalLink, h } from "../dom.js";
+import { badge, duration, networkCode, number, time, word } from "../format.js";
+import { absolute, link, withChanges } from "../route.js";
+import { facts, heading, notFound } from "./common.js";
+import { table } from "../ui/table.js";
+import { openPayload } from "./payload.js";
+
+const QUERY = `query ConsoleRunSteps($runId: String!) {
+  run(runId: $runId) {
+    runId triggerName triggerType startTime endTime duration status networkCode networkCodeText tasksConsumed logsUrl
+    triggerApp { name }
+    integration { integrationId userId userAuth status flow { flowId name } }
+    steps(first: 100) {
+      totalCount
+      pageInfo { hasNextPage }
+      nodes {
+        stepId position name startTime duration status networkCode networkCodeText errorDocsUrl
+        app { appId name docsUrl }
+      }
+    }
+  }
+}`;
+
+export async function load(route, { query }) {
+  const data = await query(QUERY, { runId: route.runId });
+  if (!data.run) throw notFound("run", route.runId);
+  return data;
+}
+
+export function view(route, data, ctx) {
+  const run = data.run;
+  const integration = run.integration;
+  const flow = integration.flow;
+  const here = link.steps(flow.flowId, integration.integrationId, run.runId);
+  const open = (stepId) => {
+    // The open payload is part of the URL, so the link names the step too.
+    history.replaceState(null, "", withChanges(route, { step: stepId, tab: null }));
+    openPayload(ctx, stepId, route.params.get("step") === stepId ? route.params.get("tab") : null, () => {
+      history.replaceState(null, "", withChanges(route, { step: null, tab: null }));
+    });
+  };
+  const rows = run.steps.nodes.map((step) => ({
+    dataset: { stepId: step.stepId },
+    cells: [
+      h("code", { class: "id" }, step.stepId),
+      step.app.name,
+      step.name,
+      time(step.startTime),
+      duration(step.duration),
+      badge(step.status),
+      networkCode(step.networkCode, step.networkCodeText),
+      h(
+        "div",
+        { class: "cell-actions" },
+        h("button", { type: "button", onclick: () => open(step.stepId), "aria-label": `View payload of step ${step.stepId}` }, "View Payload"),
+        step.errorDocsUrl ? externalLink(step.errorDocsUrl, "Docs", { "aria-label": `${step.app.name} API and error docs` }) : null,
+      ),
+    ],
+  }));
+  const node = h(
+    "section",
+    {},
+    heading(
+      `Run ${run.runId}`,
+      [[flow.name, link.integrations(flow.flowId)], [integration.integrationId, link.runs(flow.flowId, integration.integrationId)], [run.runId, null]],
+      facts([
+        ["Integration ID", h("a", { href: link.runs(flow.flowId, integration.integrationId) }, integration.integrationId)],
+        ["User ID", integration.userId],
+        ["Integration status", badge(integration.status)],
+        ["Trigger", `${run.triggerApp.name} · ${run.triggerName} (${word(run.triggerType)})`],
+        ["Start time", time(run.startTime)],
+        ["Duration", duration(run.duration)],
+        ["Status", badge(run.status)],
+        ["Network code", networkCode(run.networkCode, run.networkCodeText)],
+        ["Tasks", number(run.tasksConsumed)],
+      ]),
+    ),
+    h(
+      "div",
+      { class: "toolbar" },
+      h("button", { type: "button", onclick: () => copyText(absolute(here), "Run link") }, "Copy link"),
+      run.logsUrl ? externalLink(run.logsUrl, "Open logs", { class: "button" }) : null,
+    ),
+    table({
+      caption: `Steps of run ${run.runId}`,
+      columns: [
+        { label: "Step ID" },
+        { label: "App" },
+        { label: "Name" },
+        { label: "Start Time" },
+        { label: "Duration" },
+        { label: "Status" },
+        { label: "Network Code" },
+        { label: "Payload", className: "menu-col" },
+      ],
+      rows,
+      empty: "This run has no steps yet.",
+    }),
+    run.steps.pageInfo.hasNextPage ? h("p", { class: "muted" }, `The first 100 of ${run.steps.totalCount} steps.`) : null,
+  );
+  const deepStep = route.params.get("step");
+  if (deepStep) queueMicrotask(() => openPayload(ctx, deepStep, route.params.get("tab"), () => history.replaceState(null, "", withChanges(route, { step: null, tab: null }))));
+  return node;
+}

@@ -1,0 +1,198 @@
+"""The console's page and files through the ASGI app: security headers, content types, only the
+folder's files (no traversal), no inline script or style, nothing from other hosts, and
+``GATEWAY_CONSOLE=false`` turns it off."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.config import Settings
+from gateway.console.assets import STATIC_DIR
+
+BASE = "http://gateway.test"
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[dict[str, str | None]] = []
+        self.styles: list[str] = []
+        self.inline: list[str] = []
+        self.style_attributes: list[str] = []
+        self._in_inline = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if "style" in attributes:
+            self.style_attributes.append(tag)
+        if any(name.startswith("on") for name in attributes):
+            self.inline.append(f"<{tag}> event handler attribute")
+        if tag == "script":
+            self._in_inline = "src" not in attributes
+            if not self._in_inline:
+                self.scripts.append(attributes)
+        elif tag == "style":
+            self._in_inline = True
+        elif tag == "link" and attributes.get("rel") == "stylesheet":
+            self.styles.append(str(attributes["href"]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._in_inline = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_inline and data.strip():
+            self.inline.append(data)
+
+
+def _client(settings: Settings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(settings)), base_url=BASE)
+
+
+def _settings(tmp_path: Path, **overrides: object) -> Settings:
+    # The console's files never touch the database: no migration needed.
+    return Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}", **overrides)
+
+
+@pytest.fixture
+async def browser(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with _client(_settings(tmp_path)) as http:
+        yield http
+
+
+def _policy(response: httpx.Response) -> dict[str, list[str]]:
+    return {
+        directive.split()[0]: directive.split()[1:]
+        for directive in response.headers["content-security-policy"].split(";")
+        if directive.strip()
+    }
+
+
+async def test_page_is_html_with_strict_security_headers(browser: httpx.AsyncClient) -> None:
+    response = await browser.get("/console")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    policy = _policy(response)
+    assert policy["default-src"] == ["'none'"]
+    assert policy["script-src"] == ["'self'"]
+    assert policy["style-src"] == ["'self'"]  # no 'unsafe-inline' for styles either
+    assert policy["connect-src"] == ["'self'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert all("http" not in source for sources in policy.values() for source in sources)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["cache-control"] == "no-cache"
+
+
+async def test_page_has_no_inline_code_and_loads_only_its_own_files(
+    browser: httpx.AsyncClient,
+) -> None:
+    page = _Page()
+    page.feed((await browser.get("/console")).text)
+    assert page.inline == []
+    assert page.style_attributes == []
+    assert [script.get("type") for script in page.scripts] == ["module"]
+    for url in [str(script["src"]) for script in page.scripts] + page.styles:
+        assert url.startswith("console/static/"), f"{url}: relative to /console, on this host"
+        asset = await browser.get(f"/{url}")
+        assert asset.status_code == 200, url
+
+
+async def test_every_module_import_resolves_to_a_served_file(browser: httpx.AsyncClient) -> None:
+    # Given every ES module of the folder, when each relative import is followed,
+    # then the gateway serves it as JavaScript, and no module names another host.
+    modules = sorted(STATIC_DIR.rglob("*.js"))
+    assert len(modules) >= 10
+    for module in modules:
+        text = module.read_text()
+        assert "innerHTML" not in text, f"{module.name}: data goes in as text, never as HTML"
+        assert not re.search(r"""(?:from|import\()\s*["']https?:""", text), module.name
+        for target in re.findall(r"""(?:from|import\()\s*["'](\.{1,2}/[^"']+)["']""", text):
+            resolved = (module.parent / target).resolve().relative_to(STATIC_DIR.resolve())
+            response = await browser.get(f"/console/static/{resolved.as_posix()}")
+            assert response.status_code == 200, f"{module.name} imports {target}"
+            assert response.headers["content-type"] == "text/javascript; charset=utf-8"
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("js/main.js", "text/javascript; charset=utf-8"),
+        ("js/screens/runs.js", "text/javascript; charset=utf-8"),
+        ("console.css", "text/css; charset=utf-8"),
+        ("index.html", "text/html; charset=utf-8"),
+    ],
+)
+async def test_files_have_their_content_type_headers_and_etag(
+    browser: httpx.AsyncClient, path: str, content_type: str
+) -> None:
+    response = await browser.get(f"/console/static/{path}", headers={"Accept-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == content_type
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert response.content == (STATIC_DIR / path).read_bytes()  # decoded if it was gzipped
+    again = await browser.get(
+        f"/console/static/{path}", headers={"If-None-Match": response.headers["etag"]}
+    )
+    assert again.status_code == 304
+    assert again.content == b""
+
+
+async def test_head_sends_headers_without_a_body(browser: httpx.AsyncClient) -> None:
+    response = await browser.head("/console")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert int(response.headers["content-length"]) == len((STATIC_DIR / "index.html").read_bytes())
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "nope.js",
+        "js",
+        "js/",
+        "",
+        "%2e%2e/assets.py",
+        "..%2fassets.py",
+        "js/%2e%2e/%2e%2e/assets.py",
+        "%2e%2e/%2e%2e/app.py",
+        "%2fetc%2fpasswd",
+        "/etc/passwd",
+        "js/main.js%00.css",
+        "JS/MAIN.JS",
+        "js/main.js.map",
+    ],
+)
+async def test_static_route_refuses_unknown_and_traversal_paths(
+    browser: httpx.AsyncClient, path: str
+) -> None:
+    response = await browser.get(f"/console/static/{path}")
+    assert response.status_code == 404, path
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert b"import" not in response.content  # no Python source, whatever the path
+
+
+async def test_console_false_removes_page_and_files(tmp_path: Path) -> None:
+    async with _client(_settings(tmp_path, console=False)) as http:
+        assert (await http.get("/console")).status_code == 404
+        assert (await http.get("/console/static/js/main.js")).status_code == 404
+        # The rest of the gateway is unaffected.
+        assert (await http.get("/healthz")).status_code == 200
+
+
+def test_gateway_console_setting_reads_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GATEWAY_CONSOLE", "false")
+    assert _settings(tmp_path).console is False
+    monkeypatch.delenv("GATEWAY_CONSOLE")
+    assert _settings(tmp_path).console is True

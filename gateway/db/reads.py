@@ -329,12 +329,14 @@ async def runs_between(
 ) -> dict[str, tuple[int, int]]:
     """Per flow: runs, and failed runs, that started in [since, until], in one statement.
 
-    The hours wholly inside come from the hourly buckets; only the partial hours at the two
-    edges are counted from the runs themselves, through the (account, flow, start_time) index:
-    at most two hours of runs are read, however busy the flow."""
+    Hourly buckets give every hour from the first whole one through the hour of ``until``;
+    the runs themselves, through the (account, flow, start_time) index, give the partial hour
+    before the first bucket, and are taken off for the part of the last bucket after
+    ``until`` (usually none: runs that start later than now). So at most one hour of runs is
+    read, half an hour on average, however busy the flow."""
     h, r = t.flow_hours, t.runs
     first_whole = hour_floor(since) if since == hour_floor(since) else hour_floor(since) + HOUR
-    after_whole = max(hour_floor(until), first_whole)
+    last_hour = hour_floor(until)
     ids = list(flow_ids)
     buckets = select(
         h.c.flow_id.label("flow_id"),
@@ -344,25 +346,24 @@ async def runs_between(
         h.c.account_id == account_id,
         h.c.flow_id.in_(ids),
         h.c.hour >= first_whole,
-        h.c.hour < after_whole,
+        h.c.hour <= last_hour,
     )
 
-
-    def counted(*time_range: ColumnElement[bool]) -> Select[Any]:
-        # One range per statement part: an OR of two ranges is not searched by the index.
+    def counted(sign: int, *time_range: ColumnElement[bool]) -> Select[Any]:
+        # One range per part of the statement: the index searches a range, not an OR of two.
         return (
             select(
                 r.c.flow_id.label("flow_id"),
-                func.count().label("runs"),
-                func.sum(case((r.c.status == "FAILED", 1), else_=0)).label("failed"),
+                (sign * func.count()).label("runs"),
+                (sign * func.sum(case((r.c.status == "FAILED", 1), else_=0))).label("failed"),
             )
             .where(r.c.account_id == account_id, r.c.flow_id.in_(ids), *time_range)
             .group_by(r.c.flow_id)
         )
 
-    oldest = counted(r.c.start_time >= since, r.c.start_time < first_whole)
-    newest = counted(r.c.start_time >= after_whole, r.c.start_time <= until)
-    parts = union_all(buckets, oldest, newest).subquery()
+    before_buckets = counted(1, r.c.start_time >= since, r.c.start_time < first_whole)
+    after_until = counted(-1, r.c.start_time > until, r.c.start_time < last_hour + HOUR)
+    parts = union_all(buckets, before_buckets, after_until).subquery()
     rows = await conn.execute(
         select(parts.c.flow_id, func.sum(parts.c.runs), func.sum(parts.c.failed)).group_by(
             parts.c.flow_id

@@ -4,6 +4,7 @@ limit, before anything runs; at the limit they work. Root lookups answer null in
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any
 
 import pytest
@@ -252,3 +253,31 @@ def test_every_text_argument_declares_a_limit() -> None:
                 if _is_text(input_field.type) and limit is None:
                     missing.append((type_name, field_name))
     assert missing == []
+
+
+def test_other_modules_keep_the_same_limits() -> None:
+    """Copies that predate gateway.limits must not drift from it."""
+    from gateway import limits
+    from gateway.http.limits import QueryLimits
+    from gateway.ingest import events
+
+    assert events.ENGINE_ID.pattern == limits.ENGINE_ID.pattern
+    query = QueryLimits()
+    assert (query.default_page_size, query.max_page_size, query.max_node_ids) == (
+        limits.DEFAULT_PAGE,
+        limits.MAX_PAGE,
+        limits.MAX_NODE_IDS,
+    )
+
+
+async def test_a_refusal_is_one_log_line(
+    seeded: None, viewer: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+    await refusal(viewer, SEARCHES["Query.runs"], {"s": "x" * 60_000})
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    lines = [r.getMessage() for r in caplog.records if r.name == "gateway.errors"]
+    assert len(lines) == 1, lines
+    assert "BAD_USER_INPUT" in lines[0]
+    assert "x" * 100 not in "\n".join(r.getMessage() for r in caplog.records)

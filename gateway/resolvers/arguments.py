@@ -19,6 +19,7 @@ from typing import Any, Union
 
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -198,6 +199,7 @@ class ArgumentLimits(SchemaExtension):
                 ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables
             )
             if error is not None:
-                # Before execution: answered like the other refused operations, without data.
-                raise error
+                # Execution is skipped for a result without data: answered like the other
+                # refused operations, and coded and logged by the operation guard.
+                ctx.result = ExecutionResult(data=None, errors=[error])
         yield

@@ -182,3 +182,15 @@ async def test_other_accounts_integrations_are_invisible(
             "endCursor": None,
         },
     }
+
+
+async def test_a_user_auth_that_folds_longer_than_itself(ingester: Api, viewer: Api) -> None:
+    # "ẞ" folds to "ss": 256 characters are stored as 512, and still found whole
+    auth = "ẞ" * 256
+    result = await ingester.data(
+        e.INGEST, {"events": [e.flow("flow-1"), e.integration("int-1", userAuth=auth)]}
+    )
+    assert result["ingestEvents"]["rejected"] == []
+    found = await root(viewer, search="ß" * 256)
+    assert ids(found) == ["int-1"]
+    assert ids(await root(viewer, search="ß" * 255)) == []

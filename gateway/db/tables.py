@@ -89,8 +89,8 @@ apps = Table(
     _account(),
     _id("app_id", primary_key=True),
     Column("name", String(256), nullable=False),
-    # Case-folded copy: SQLite's lower() folds ASCII only.
-    Column("name_folded", String(256), nullable=False),
+    # Case-folded copy: SQLite's lower() folds ASCII only. Folding can triple the length.
+    Column("name_folded", String(3 * 256), nullable=False),
     Column("icon_url", Text, nullable=True),
     Column("docs_url", Text, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
@@ -103,7 +103,7 @@ flows = Table(
     _account(),
     _id("flow_id", primary_key=True),
     Column("name", String(256), nullable=False),
-    Column("name_folded", String(256), nullable=False),
+    Column("name_folded", String(3 * 256), nullable=False),
     Column("status", String(16), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),

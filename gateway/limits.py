@@ -18,6 +18,10 @@ ENGINE_ID_MAX = 128
 ENGINE_ID_CHARS = "A-Za-z0-9_.:@-"
 ENGINE_ID = re.compile(f"[{ENGINE_ID_CHARS}]{{1,{ENGINE_ID_MAX}}}")
 
+# ingestEvents batch; bulk actions (disableIntegrations).
+MAX_INGEST_BATCH = 1000
+MAX_BULK_ACTION = 100
+
 # userId and userAuth come from the account's own app: any printable text up to this.
 USER_TEXT_MAX = 256
 

@@ -20,9 +20,10 @@ from gateway.db import accounts, rows
 from gateway.db.engine import Database
 from gateway.errors import BadUserInput, NotFound
 from gateway.ids import is_engine_id, is_user_id
+from gateway.limits import MAX_BULK_ACTION
 
 Row = dict[str, Any]
-MAX_BULK = 100
+MAX_BULK = MAX_BULK_ACTION
 
 
 @dataclass

@@ -59,6 +59,8 @@ from graphql import (
 )
 from graphql.utilities import get_operation_ast
 
+from gateway.limits import DEFAULT_PAGE, MAX_NODE_IDS, MAX_PAGE
+
 __all__ = ["QueryLimits", "check_operation"]
 
 BAD_USER_INPUT: Final = "BAD_USER_INPUT"
@@ -93,9 +95,9 @@ class QueryLimits:
     max_source_chars: int = 1_048_576
     # How often one response name may appear in one selection set.
     max_field_repeats: int = 50
-    default_page_size: int = 10
-    max_page_size: int = 100
-    max_node_ids: int = 100
+    default_page_size: int = DEFAULT_PAGE
+    max_page_size: int = MAX_PAGE
+    max_node_ids: int = MAX_NODE_IDS
     # Values in one list argument (filters); ingestEvents has its own batch limit.
     max_list_values: int = 100
     # A stored request or response body (up to the payload body limit, 256 KiB by default)

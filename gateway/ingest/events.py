@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.limits import ENGINE_ID, ENGINE_ID_CHARS, ENGINE_ID_MAX, USER_TEXT_MAX
+
 KINDS = (
     "app_upserted",
     "flow_upserted",
@@ -18,7 +20,6 @@ KINDS = (
     "run_finished",
 )
 
-ENGINE_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
 # An HTTP method is a token (RFC 9110); the column holds 16 characters.
 HTTP_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,16}")
 _ID_FIELDS = ("app_id", "flow_id", "integration_id", "run_id", "step_id", "trigger_app_id")
@@ -41,7 +42,7 @@ class EventError(Exception):
         self.message = message
 
 
-def _printable(value: str, name: str, limit: int = 256) -> None:
+def _printable(value: str, name: str, limit: int = USER_TEXT_MAX) -> None:
     if not 1 <= len(value) <= limit or not value.isprintable():
         raise EventError("BAD_USER_INPUT", f"{name} must be 1-{limit} printable characters.")
 
@@ -69,7 +70,8 @@ def check_event(event: Event, latest: datetime) -> None:
         if value is not None and not ENGINE_ID.fullmatch(value):
             raise EventError(
                 "BAD_USER_INPUT",
-                f"{name} {value[:140]!r} is not 1-128 characters of [A-Za-z0-9_.:@-].",
+                f"{name} {value[:140]!r} is not 1-{ENGINE_ID_MAX} characters of"
+                f" [{ENGINE_ID_CHARS}].",
             )
     if event.kind == "integration_created":
         _printable(data["user_id"], "userId")

@@ -18,8 +18,9 @@ from gateway.ingest.apply import Applier, StatusChange
 from gateway.ingest.events import Event, EventError, check_event, valid_event_id
 from gateway.ingest.redaction import Redactor
 from gateway.ingest.state import BatchState
+from gateway.limits import MAX_INGEST_BATCH
 
-MAX_BATCH = 1000
+MAX_BATCH = MAX_INGEST_BATCH
 DEFAULT_AUTO_PAUSE_AFTER = 10
 
 

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gateway.limits import MAX_INGEST_BATCH
+
 Event = dict[str, Any]
 JSON = Any
 
@@ -34,7 +36,7 @@ RUN_STATUSES = ("OK", "FAILED")
 CLIENT_ERROR_CODES = (400, 401, 403, 404, 422, 429)
 SERVER_ERROR_CODES = (500, 502, 503)
 ERROR_CODES = CLIENT_ERROR_CODES + SERVER_ERROR_CODES
-MAX_BATCH = 1000
+MAX_BATCH = MAX_INGEST_BATCH
 
 MEMBERS = (
     "appUpserted",

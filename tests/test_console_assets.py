@@ -105,6 +105,15 @@ async def test_page_has_no_inline_code_and_loads_only_its_own_files(
         assert asset.status_code == 200, url
 
 
+async def test_page_preloads_every_module_so_imports_do_not_wait_on_each_other(
+    browser: httpx.AsyncClient,
+) -> None:
+    html = (await browser.get("/console")).text
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="console/static/([^"]+)"', html))
+    modules = {p.relative_to(STATIC_DIR).as_posix() for p in STATIC_DIR.rglob("*.js")}
+    assert preloaded == modules - {"js/main.js"}
+
+
 async def test_every_module_import_resolves_to_a_served_file(browser: httpx.AsyncClient) -> None:
     # Given every ES module of the folder, when each relative import is followed,
     # then the gateway serves it as JavaScript, and no module names another host.
@@ -148,7 +157,7 @@ async def test_files_have_their_content_type_headers_and_etag(
 
 
 async def test_head_sends_headers_without_a_body(browser: httpx.AsyncClient) -> None:
-    response = await browser.head("/console")
+    response = await browser.head("/console", headers={"Accept-Encoding": "identity"})
     assert response.status_code == 200
     assert response.content == b""
     assert int(response.headers["content-length"]) == len((STATIC_DIR / "index.html").read_bytes())

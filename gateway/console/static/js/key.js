@@ -6,12 +6,13 @@ const ROLE = "integration-view.role";
 
 export function takeKeyFromFragment() {
   const hash = location.hash.replace(/^#/, "");
-  if (!/(^|&)key=/.test(hash)) return;
+  if (!/(^|&)key=/.test(hash)) return false;
   const params = new URLSearchParams(hash);
   const key = (params.get("key") || "").trim();
   // The key never stays in the address bar or in the history.
   history.replaceState(null, "", `${location.pathname}${location.search}#/flows`);
   if (key) saveKey(key);
+  return true;
 }
 
 export function currentKey() {

@@ -17,6 +17,12 @@ const main = document.getElementById("main");
 let generation = 0;
 let firstScreen = true;
 let signInProblem = null;
+let renders = 0;
+
+/** Marks the end of each render (a screen, an error or the key form) for tests and tools. */
+function rendered() {
+  document.body.dataset.renders = String(++renders);
+}
 
 const ctx = {
   role: "",
@@ -60,7 +66,7 @@ function keyForm() {
     h("h1", {}, "Sign in with an API key"),
     signInProblem
       ? errorBox(signInProblem, {
-          title: signInProblem.code === "UNAUTHENTICATED" ? "This API key is unknown or revoked" : "Signing in failed",
+          title: signInProblem.code === "UNAUTHENTICATED" ? "Not signed in: the gateway refused this key" : "Signing in failed",
         })
       : null,
     h(
@@ -103,21 +109,23 @@ async function render() {
     document.title = "Sign in · Integration View";
     main.replaceChildren(keyForm());
     main.querySelector("input").focus();
+    rendered();
     return;
   }
   const screen = SCREENS[route.screen];
   if (!screen) {
     main.replaceChildren(errorBox(new ApiError(`Nothing is at ${location.hash}.`, "NOT_FOUND"), { title: "No such screen" }), h("p", {}, h("a", { href: link.flows() }, "Go to the flows")));
+    rendered();
     return;
   }
   main.setAttribute("aria-busy", "true");
   main.classList.add("busy");
   let data;
   try {
-    await ensureRole();
-    header();
     performance.mark("console:asked");
-    data = await screen.load(route, ctx);
+    // The role (asked once per key) and the screen's query go out together.
+    [, data] = await Promise.all([ensureRole(), screen.load(route, ctx)]);
+    header();
   } catch (error) {
     if (mine !== generation) return;
     main.removeAttribute("aria-busy");
@@ -128,9 +136,12 @@ async function render() {
       signInProblem = error;
       header();
       main.replaceChildren(keyForm());
+      main.querySelector("input").focus();
+      rendered();
       return;
     }
     main.replaceChildren(errorBox(error, { title: `The ${TITLES[route.screen].toLowerCase()} could not be loaded`, retry: () => render() }));
+    rendered();
     return;
   }
   if (mine !== generation) return;
@@ -143,6 +154,7 @@ async function render() {
   performance.measure("console:render", "console:answered", "console:rendered");
   document.title = `${TITLES[route.screen]} · Integration View`;
   document.body.dataset.screen = route.screen;
+  rendered();
   if (firstScreen) {
     firstScreen = false;
     performance.measure("console:first-screen", { start: 0, end: performance.now() });
@@ -159,6 +171,10 @@ document.getElementById("skip-link").addEventListener("click", (event) => {
   event.preventDefault();
   main.focus();
 });
-window.addEventListener("hashchange", () => render());
+window.addEventListener("hashchange", () => {
+  // A #key=… link pasted into an open tab signs in with that key too.
+  if (takeKeyFromFragment()) ctx.role = "";
+  render();
+});
 takeKeyFromFragment();
 render();

@@ -123,7 +123,7 @@ export async function showHistory(ctx, integrationId) {
       ]),
       empty: "No status changes recorded.",
     }),
-    history.totalCount > history.nodes.length ? h("p", { class: "muted" }, `The ${history.nodes.length} newest of ${history.totalCount} changes.`) : null,
+    history.totalCount > history.nodes.length ? h("p", { class: "muted" }, `The ${history.nodes.length} newest of ${history.totalCount} changes.`) : "",
   );
 }
 

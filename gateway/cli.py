@@ -102,7 +102,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
                     )
                 )
             else:
-                async with db.write() as conn:
+                async with db.transaction() as conn:
                     revoked = await accounts.revoke_key(conn, args.key_id)
                     known = revoked or any(
                         row.key_id == args.key_id for row in await accounts.list_keys(conn, None)

@@ -9,6 +9,7 @@ from gateway.config import Settings
 from gateway.db.engine import Database
 from gateway.ingest.redaction import Redactor
 from gateway.links import Links
+from gateway.live.broker import Broker, MemoryBroker
 from gateway.metrics import Metrics
 
 
@@ -20,12 +21,16 @@ class Services:
     redactor: Redactor
     links: Links
     metrics: Metrics
+    broker: Broker
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
         db = Database.from_url(
             settings.database_url, statement_timeout=settings.statement_timeout_seconds or None
         )
+        broker: Broker = MemoryBroker()
+        # Every committed unit of work hands its changes to the broker.
+        db.publisher = broker.publish
         return cls(
             settings=settings,
             db=db,
@@ -41,7 +46,9 @@ class Services:
                 logs_template=settings.logs_url_template,
             ),
             metrics=Metrics(),
+            broker=broker,
         )
 
     async def close(self) -> None:
+        await self.broker.close()
         await self.db.dispose()

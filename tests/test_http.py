@@ -92,7 +92,7 @@ async def test_revoked_key_is_unauthenticated(
     assert response.json() == {"data": {"viewer": {"accountId": account_id}}}
 
     key_id = key.split("_", 2)[1]
-    async with services.db.write() as conn:
+    async with services.db.transaction() as conn:
         assert await accounts.revoke_key(conn, key_id)
     response = await anonymous.post("/graphql", json=query, headers=headers)
     _assert_unauthenticated(response)

@@ -306,15 +306,15 @@ async def test_period_reset_by_the_sweep(services: Services, ingester: Api, admi
     assert data["disableIntegration"]["status"] == "DISABLED"
     # Before the period ends nothing changes.
     changes = await start_new_periods(services.db, now=resets_at - timedelta(seconds=1))
-    assert [c for c in changes if c[0] == admin.account_id] == []
+    assert [c for c in changes if c.account_id == admin.account_id] == []
     assert await _state(admin, "ann-1") == ("PAUSED", "BILLING")
     changes = await start_new_periods(services.db, now=resets_at + timedelta(seconds=1))
     mine = [
-        (row["integration_id"], previous)
-        for acct, row, previous in changes
-        if acct == admin.account_id
+        (c.object_id, c.previous, c.status, c.reason)
+        for c in changes
+        if c.account_id == admin.account_id
     ]
-    assert mine == [("ann-1", "PAUSED")]
+    assert mine == [("ann-1", "PAUSED", "ENABLED", None)]
     assert await _state(admin, "ann-1") == ("ENABLED", None)
     assert await _state(admin, "ann-2") == ("DISABLED", None)
     assert await _state(admin, "ann-off") == ("DISABLED", None)
@@ -328,7 +328,7 @@ async def test_period_reset_by_the_sweep(services: Services, ingester: Api, admi
     assert user["tasksConsumed"] == 2
     # Running the sweep again changes nothing.
     changes = await start_new_periods(services.db, now=resets_at + timedelta(seconds=2))
-    assert [c for c in changes if c[0] == admin.account_id] == []
+    assert [c for c in changes if c.account_id == admin.account_id] == []
     # The new period counts from 0: one more task does not pause, two do.
     await _ingest(ingester, _tasks("ann-1", 1, 40))
     assert await _state(admin, "ann-1") == ("ENABLED", None)
@@ -353,7 +353,7 @@ async def test_sweep_skips_several_ended_periods(
 async def _end_period_in_the_past(services: Services, account_id: str, user: str = ANN) -> None:
     now = datetime.now(UTC)
     e_ = t.end_users
-    async with services.db.write(account_id) as conn:
+    async with services.db.transaction(account_id) as conn:
         await conn.execute(
             update(e_)
             .where(e_.c.account_id == account_id, e_.c.user_id == user)

@@ -9,7 +9,7 @@ FORBIDDEN, which would tell that they exist.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,10 +17,11 @@ from gateway.actions import task_limits
 from gateway.actions.transitions import Actor, change_status, check_user_transition
 from gateway.auth.keys import Principal
 from gateway.db import accounts, rows
-from gateway.db.engine import Database
+from gateway.db.engine import Database, UnitOfWork
 from gateway.errors import BadUserInput, NotFound
 from gateway.ids import is_engine_id, is_user_id
 from gateway.limits import MAX_BULK_ACTION
+from gateway.live.changes import Change, integration_change
 
 Row = dict[str, Any]
 MAX_BULK = MAX_BULK_ACTION
@@ -28,10 +29,9 @@ MAX_BULK = MAX_BULK_ACTION
 
 @dataclass
 class Outcome:
-    """The rows after the action, and the status changes it made (to publish after commit)."""
+    """The rows after the action."""
 
     rows: list[Row]
-    changes: list[tuple[Row, str]] = field(default_factory=list)
 
 
 def _actor(principal: Principal) -> Actor:
@@ -48,7 +48,8 @@ async def set_integration_status(
     if len(ids) > MAX_BULK:
         raise BadUserInput(f"At most {MAX_BULK} integrations at once, got {len(ids)}.")
     account_id = principal.account_id
-    async with db.write(account_id) as conn:
+    async with db.write(account_id) as uow:
+        conn = uow.conn
         # Taken once the account's write lock is held, so that changes applied one after the
         # other also carry times in that order (history, status_changed_at, receiving_stopped_at).
         now = datetime.now(UTC)
@@ -65,23 +66,26 @@ async def set_integration_status(
             )
         outcome = Outcome([found[i] for i in ids])
         history: list[Row] = []
+        changed: list[Row] = []
         for row in outcome.rows:
             if check_user_transition(row["integration_id"], row["status"], target):
                 previous = change_status(row, target, None, now, _actor(principal), history)
-                outcome.changes.append((row, previous))
-        changed = sorted((row for row, _ in outcome.changes), key=lambda r: r["integration_id"])
+                uow.record(integration_change(row, previous))
+                changed.append(row)
+        changed.sort(key=lambda r: r["integration_id"])
         await rows.upsert(conn, "integrations", changed)
         await rows.insert_history(conn, history)
     return outcome
 
 
 async def _write_end_user(
-    conn: Any, end_user: Row, changes: task_limits.Changed, history: list[Row]
+    uow: UnitOfWork, end_user: Row, changes: task_limits.Changed, history: list[Row]
 ) -> None:
-    await rows.upsert(conn, "end_users", [end_user])
+    await rows.upsert(uow.conn, "end_users", [end_user])
     changed = sorted((row for row, _ in changes), key=lambda r: r["integration_id"])
-    await rows.upsert(conn, "integrations", changed)
-    await rows.insert_history(conn, history)
+    await rows.upsert(uow.conn, "integrations", changed)
+    await rows.insert_history(uow.conn, history)
+    uow.record(*(integration_change(row, previous) for row, previous in changes))
 
 
 async def set_task_limit(
@@ -98,7 +102,8 @@ async def set_task_limit(
     if not is_user_id(user_id):
         raise NotFound(f"No end-user {user_id[:300]!r}.")
     account_id = principal.account_id
-    async with db.write(account_id) as conn:
+    async with db.write(account_id) as uow:
+        conn = uow.conn
         end_user = (await rows.load_by_key(conn, "end_users", account_id, [user_id])).get(user_id)
         if end_user is None:
             raise NotFound(f"No end-user {user_id!r}.")
@@ -107,32 +112,31 @@ async def set_task_limit(
         changes = task_limits.set_limit(
             end_user, list(integrations.values()), limit, period_days, datetime.now(UTC), history
         )
-        await _write_end_user(conn, end_user, changes, history)
+        await _write_end_user(uow, end_user, changes, history)
     return end_user, changes
 
 
-async def start_new_periods(
-    db: Database, now: datetime | None = None
-) -> list[tuple[str, Row, str]]:
+async def start_new_periods(db: Database, now: datetime | None = None) -> list[Change]:
     """Starts the next period of every limit whose period ended, enabling again what the limit
-    paused. Returns (account, integration, previous status) for each change."""
+    paused. Returns the changes it made (each unit of work published them)."""
     now = now or datetime.now(UTC)
     async with db.read() as conn:
         due = await rows.end_users_with_ended_periods(conn, now)
     by_account: dict[str, list[str]] = defaultdict(list)
     for account_id, user_id in due:
         by_account[account_id].append(user_id)
-    out: list[tuple[str, Row, str]] = []
+    out: list[Change] = []
     for account_id, user_ids in by_account.items():
-        async with db.write(account_id) as conn:
+        async with db.write(account_id) as uow:
+            conn = uow.conn
             end_users = await rows.load_by_key(conn, "end_users", account_id, user_ids)
             integrations = await rows.load_integrations_of_users(conn, account_id, user_ids)
             for user_id, end_user in end_users.items():
                 mine = [i for i in integrations.values() if i["user_id"] == user_id]
                 history: list[Row] = []
                 changes = task_limits.roll_period(end_user, mine, now, history)
-                await _write_end_user(conn, end_user, changes, history)
-                out += [(account_id, row, previous) for row, previous in changes]
+                await _write_end_user(uow, end_user, changes, history)
+                out += [integration_change(row, previous) for row, previous in changes]
     return out
 
 
@@ -156,7 +160,7 @@ async def set_account_settings(
                 f"retentionDays must be between 0 (keep all) and 36600, got {retention_days}."
             )
         values["retention_days"] = retention_days
-    async with db.write(principal.account_id) as conn:
+    async with db.write(principal.account_id) as uow:
         if values:
-            await accounts.update_settings(conn, principal.account_id, **values)
-        return await accounts.account(conn, principal.account_id)
+            await accounts.update_settings(uow.conn, principal.account_id, **values)
+        return await accounts.account(uow.conn, principal.account_id)

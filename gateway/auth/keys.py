@@ -33,7 +33,7 @@ async def create_key(db: Database, account_id: str, role: str, name: str | None 
         raise ValueError(f"role must be one of {', '.join(r.lower() for r in ROLES)}")
     key_id = secrets.token_hex(8)
     key = f"gw_{key_id}_{secrets.token_urlsafe(32)}"
-    async with db.write() as conn:
+    async with db.transaction() as conn:
         await store.ensure_account(conn, account_id)
         await store.insert_key(
             conn,

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,6 +26,11 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util import await_only
+
+from gateway.db import changelog
+from gateway.live.changes import Change
+
+log = logging.getLogger("gateway.db")
 
 # aiosqlite logs every statement with its parameters at DEBUG: never, whatever the root level.
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
@@ -110,12 +115,37 @@ def _lock_key(account_id: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+Publisher = Callable[[list[Change]], Awaitable[None]]
+
+
+class UnitOfWork:
+    """One transaction of one account's writes, and the changes of status it made."""
+
+    __slots__ = ("account_id", "changes", "conn")
+
+    def __init__(self, conn: AsyncConnection, account_id: str) -> None:
+        self.conn = conn
+        self.account_id = account_id
+        self.changes: list[Change] = []
+
+    def record(self, *changes: Change) -> None:
+        for change in changes:
+            if change.account_id != self.account_id:
+                raise ValueError(
+                    f"a change of account {change.account_id!r} in a unit of work of"
+                    f" {self.account_id!r}"
+                )
+        self.changes.extend(changes)
+
+
 class Database:
     """The one engine of a process, with the connection kinds its callers need."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, publisher: Publisher | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # Receives each committed unit of work's changes (the broker's publish).
+        self.publisher = publisher
 
     @classmethod
     def from_url(
@@ -134,8 +164,25 @@ class Database:
             await conn.rollback()
 
     @asynccontextmanager
-    async def write(self, account_id: str | None = None) -> AsyncIterator[AsyncConnection]:
-        """A transaction that commits on success; serialised per account on PostgreSQL."""
+    async def write(self, account_id: str) -> AsyncIterator[UnitOfWork]:
+        """The one way to change an account's data: a transaction, serialised per account,
+        whose recorded changes are numbered into the change log before it commits and handed to
+        the publisher after it has committed. A rollback publishes nothing."""
+        async with self.transaction(account_id) as conn:
+            uow = UnitOfWork(conn, account_id)
+            yield uow
+            committed = await changelog.append(conn, account_id, uow.changes)
+        if committed and self.publisher is not None:
+            try:
+                await self.publisher(committed)
+            except Exception:  # pub/sub is a hint: subscribers replay from the change log
+                log.exception("publishing %d committed changes failed", len(committed))
+
+    @asynccontextmanager
+    async def transaction(self, account_id: str | None = None) -> AsyncIterator[AsyncConnection]:
+        """A transaction that commits on success; serialised per account on PostgreSQL when
+        given one. For writes that change no status (keys, accounts, bookkeeping); everything
+        else goes through ``write``."""
         async with self.engine.connect() as conn:
             await conn.execution_options(**{_WRITE: True})
             async with conn.begin():

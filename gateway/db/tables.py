@@ -283,3 +283,21 @@ ingest_receipts = Table(
     Column("event_id", String(256), primary_key=True),
     Column("received_at", UtcDateTime, nullable=False),
 )
+
+# Every committed change of status, in commit order per account: what subscriptions replay
+# from an event's cursor (``seq``). Written by the unit of work in the transaction of the change.
+change_log = Table(
+    "change_log",
+    metadata,
+    _account(),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),
+    _id("object_id", nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("previous", String(32), nullable=True),
+    Column("reason", String(32), nullable=True),
+    Column("at", UtcDateTime, nullable=False),
+    _id("flow_id", nullable=True),
+    _id("integration_id", nullable=True),
+    _id("run_id", nullable=True),
+)

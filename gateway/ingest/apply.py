@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +28,7 @@ from gateway.ingest.events import Event, EventError, iso
 from gateway.ingest.payloads import stored_payload
 from gateway.ingest.redaction import Redactor
 from gateway.ingest.state import BatchState, Row
+from gateway.live.changes import Change, Kind
 
 _MS = timedelta(milliseconds=1)
 log = logging.getLogger(__name__)
@@ -42,20 +42,6 @@ _RUN_START_FIELDS = (
     ("trigger_name", "triggerName"),
     ("trigger_type", "triggerType"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class StatusChange:
-    """A change of status made by an applied event; published once its transaction commits."""
-
-    entity: str  # "run", "step" or "integration"
-    entity_id: str
-    previous: str | None
-    status: str
-    occurred_at: datetime
-    flow_id: str | None = None
-    integration_id: str | None = None
-    run_id: str | None = None
 
 
 # Steps that ran to an end; a SKIPPED step never ran and made no call.
@@ -84,7 +70,8 @@ class Applier:
         self.state = state
         self.redactor = redactor
         self.body_limit = body_limit
-        self.changes: list[StatusChange] = []
+        # Changes of status, in the order applied: recorded in the batch's unit of work.
+        self.changes: list[Change] = []
         # (eventId, error) of events of this batch that were accepted, then found invalid.
         self.withdrawn: list[tuple[str, EventError]] = []
         self._handlers: dict[str, Callable[[Event], None]] = {
@@ -242,15 +229,42 @@ class Applier:
 
     def _status_changed(self, integration: Row, previous: str | None, at: datetime) -> None:
         self.state.touch("integrations", integration["integration_id"])
+        self._change(
+            "integration",
+            integration["integration_id"],
+            previous,
+            integration["status"],
+            at,
+            flow_id=integration["flow_id"],
+            integration_id=integration["integration_id"],
+            reason=integration["paused_reason"],
+        )
+
+    def _change(
+        self,
+        kind: Kind,
+        object_id: str,
+        previous: str | None,
+        status: str,
+        at: datetime,
+        *,
+        reason: str | None = None,
+        flow_id: str | None = None,
+        integration_id: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
         self.changes.append(
-            StatusChange(
-                "integration",
-                integration["integration_id"],
+            Change(
+                self.state.account_id,
+                kind,
+                object_id,
+                status,
                 previous,
-                integration["status"],
                 at,
-                flow_id=integration["flow_id"],
-                integration_id=integration["integration_id"],
+                reason=reason,
+                flow_id=flow_id,
+                integration_id=integration_id,
+                run_id=run_id,
             )
         )
 
@@ -330,17 +344,15 @@ class Applier:
         self._end_user(integration["user_id"], d["start_time"])
         self._add_tasks(run, run["tasks_consumed"])
         self.state.add_to_hour(run["flow_id"], run["start_time"], runs=1)
-        self.changes.append(
-            StatusChange(
-                "run",
-                d["run_id"],
-                None,
-                "RUNNING",
-                event.occurred_at,
-                flow_id=run["flow_id"],
-                integration_id=run["integration_id"],
-                run_id=d["run_id"],
-            )
+        self._change(
+            "run",
+            d["run_id"],
+            None,
+            "RUNNING",
+            event.occurred_at,
+            flow_id=run["flow_id"],
+            integration_id=run["integration_id"],
+            run_id=d["run_id"],
         )
         self._note_last_run(integration, run)
         early = self.state.early_finishes.get(d["run_id"])
@@ -427,17 +439,15 @@ class Applier:
                     self._set_status(integration, "PAUSED", "TOO_MANY_ERRORS", at, AUTO_PAUSE)
         self._note_last_run(integration, run)
         if previous != status:
-            self.changes.append(
-                StatusChange(
-                    "run",
-                    run["run_id"],
-                    previous,
-                    status,
-                    at,
-                    flow_id=run["flow_id"],
-                    integration_id=run["integration_id"],
-                    run_id=run["run_id"],
-                )
+            self._change(
+                "run",
+                run["run_id"],
+                previous,
+                status,
+                at,
+                flow_id=run["flow_id"],
+                integration_id=run["integration_id"],
+                run_id=run["run_id"],
             )
 
     def _roll_period(self, user_id: str) -> None:
@@ -597,15 +607,13 @@ class Applier:
     def _step_changed(self, step_id: str, previous: str | None, status: str, at: datetime) -> None:
         step = self.state.steps[step_id]
         run = self.state.runs.get(step["run_id"])
-        self.changes.append(
-            StatusChange(
-                "step",
-                step_id,
-                previous,
-                status,
-                at,
-                flow_id=run["flow_id"] if run else None,
-                integration_id=run["integration_id"] if run else None,
-                run_id=step["run_id"],
-            )
+        self._change(
+            "step",
+            step_id,
+            previous,
+            status,
+            at,
+            flow_id=run["flow_id"] if run else None,
+            integration_id=run["integration_id"] if run else None,
+            run_id=step["run_id"],
         )

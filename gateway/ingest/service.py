@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db import accounts, rows
 from gateway.db import ingest_store as store
-from gateway.db.engine import Database
-from gateway.ingest.apply import Applier, StatusChange
+from gateway.db.engine import Database, UnitOfWork
+from gateway.ingest.apply import Applier
 from gateway.ingest.events import Event, EventError, check_event, valid_event_id
 from gateway.ingest.redaction import Redactor
 from gateway.ingest.state import BatchState
@@ -37,7 +37,6 @@ class IngestOutcome:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
-    changes: list[StatusChange] = field(default_factory=list)
 
 
 class BatchTooLarge(ValueError):
@@ -61,7 +60,8 @@ async def ingest(
     now = datetime.now(UTC)
     candidates, invalid = _screen(events, now + max_future_skew, outcome)
     if candidates or invalid:
-        async with db.write(account_id) as conn:
+        async with db.write(account_id) as uow:
+            conn = uow.conn
             ids = [e.event_id for _, e in candidates]
             ids += [r.event_id for r in invalid if r.event_id is not None]
             known = await store.existing_receipts(conn, account_id, ids)
@@ -76,7 +76,7 @@ async def ingest(
             if fresh:
                 state = await _load_state(conn, account_id, [e for _, e in fresh], now)
                 applier = Applier(state, redactor, body_limit)
-                await _apply(conn, applier, fresh, outcome)
+                await _apply(uow, applier, fresh, outcome)
     outcome.rejected.sort(key=lambda r: r.index)
     return outcome
 
@@ -108,12 +108,14 @@ def _screen(
 
 
 async def _apply(
-    conn: AsyncConnection,
+    uow: UnitOfWork,
     applier: Applier,
     events: list[tuple[int, Event]],
     outcome: IngestOutcome,
 ) -> None:
-    """Applies the events in memory, then writes what they changed in bulk."""
+    """Applies the events in memory, then writes what they changed in bulk and records the
+    changes of status in the unit of work."""
+    conn = uow.conn
     state = applier.state
     applied: dict[str, int] = {}
     for index, event in events:
@@ -144,7 +146,7 @@ async def _apply(
     await store.add_flow_hours(conn, state.account_id, state.hours)
     await store.insert_receipts(conn, state.account_id, list(applied), datetime.now(UTC))
     outcome.accepted = len(applied)
-    outcome.changes = applier.changes
+    uow.record(*applier.changes)
 
 
 async def _load_state(

@@ -126,7 +126,7 @@ async def seed_demo(settings: Settings, account_id: str = "demo", *, progress: b
 
     services = Services.from_settings(settings)
     try:
-        async with services.db.write() as conn:
+        async with services.db.transaction() as conn:
             await accounts.ensure_account(conn, account_id, "Demo Software Inc.")
         events = demo_events(datetime.now(UTC))
         await ingest_all(
@@ -143,7 +143,7 @@ async def seed_synthetic(
 
     services = Services.from_settings(settings)
     try:
-        async with services.db.write() as conn:
+        async with services.db.transaction() as conn:
             await accounts.ensure_account(conn, account_id)
         await ingest_all(
             services,
@@ -178,7 +178,7 @@ async def ensure_demo(settings: Settings) -> str:
     try:
         key = await create_key(services.db, DEMO_ACCOUNT, "admin", DEMO_KEY_NAME)
         key_id = key.split("_")[1]
-        async with services.db.write() as conn:
+        async with services.db.transaction() as conn:
             for row in await accounts.list_keys(conn, DEMO_ACCOUNT):
                 if row.name == DEMO_KEY_NAME and row.revoked_at is None and row.key_id != key_id:
                     await accounts.revoke_key(conn, row.key_id)

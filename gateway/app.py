@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if migrate:
             await upgrade_async(settings.database_url)
+        await services.broker.start()
         sweeps = asyncio.create_task(run_period_sweeps(services.db, settings.period_sweep_seconds))
         try:
             yield
@@ -51,12 +52,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
-        try:
-            await services.db.ping()
-        except Exception as error:  # any failure means not ready
-            log.warning("readiness check failed: %s", error)
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
-        return JSONResponse({"status": "ok", "database": "ok"})
+        body = {"status": "ok", "database": "ok", "broker": "ok"}
+        for part, ping in (("database", services.db.ping), ("broker", services.broker.ping)):
+            try:
+                await ping()
+            except Exception as error:  # any failure means not ready
+                log.warning("readiness check failed: %s: %s", part, error)
+                body[part] = "unreachable"
+                body["status"] = "unavailable"
+        return JSONResponse(body, 200 if body["status"] == "ok" else 503)
 
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
 

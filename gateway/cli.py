@@ -146,6 +146,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from gateway.db.migrate import upgrade
 
     settings = get_settings()
+    if args.workers > 1 and not settings.redis_url:
+        raise CliError(
+            f"--workers {args.workers} needs GATEWAY_REDIS_URL: without Redis each worker has "
+            "its own in-process broker, and subscribers would miss the changes made in the "
+            "other workers"
+        )
     host, port = args.host or settings.host, args.port or settings.port
     sock = _listen(host, port)
     try:
@@ -279,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_whole_number(1),
         default=1,
         metavar="N",
-        help="worker processes sharing the port (default: 1)",
+        help="worker processes sharing the port (default: 1; more needs GATEWAY_REDIS_URL)",
     )
     serve.add_argument(
         "--demo",

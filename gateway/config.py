@@ -62,6 +62,15 @@ class Settings(BaseSettings):
             raise ValueError(f"{shown!r} has no supported async driver; use {_URL_FORMS}")
         return url
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        if not url:
+            return None  # unset or empty: the in-process broker
+        if url.partition("://")[0] not in ("redis", "rediss", "unix"):
+            raise ValueError("is not a Redis URL; use redis://HOST:PORT/DB (or rediss://, unix://)")
+        return url
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -10,6 +10,7 @@ from gateway.db.engine import Database
 from gateway.ingest.redaction import Redactor
 from gateway.links import Links
 from gateway.live.broker import Broker, MemoryBroker
+from gateway.live.redis_broker import RedisBroker
 from gateway.metrics import Metrics
 
 
@@ -28,7 +29,7 @@ class Services:
         db = Database.from_url(
             settings.database_url, statement_timeout=settings.statement_timeout_seconds or None
         )
-        broker: Broker = MemoryBroker()
+        broker: Broker = RedisBroker(settings.redis_url) if settings.redis_url else MemoryBroker()
         # Every committed unit of work hands its changes to the broker.
         db.publisher = broker.publish
         return cls(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +61,11 @@ class Settings(BaseSettings):
         if _DRIVERS.get(parsed.get_backend_name()) != parsed.get_driver_name():
             shown = parsed.render_as_string(hide_password=True)
             raise ValueError(f"{shown!r} has no supported async driver; use {_URL_FORMS}")
+        path = parsed.database
+        if parsed.get_backend_name() == "sqlite" and path and path != ":memory:":
+            folder = Path(path).expanduser().parent
+            if not folder.is_dir():
+                raise ValueError(f"the database folder {str(folder)!r} does not exist")
         return url
 
     @field_validator("redis_url")

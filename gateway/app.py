@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from gateway.actions.periodic import run_period_sweeps
 from gateway.config import Settings, get_settings
@@ -21,6 +21,7 @@ from gateway.console import assets as console
 from gateway.db.migrate import upgrade_async
 from gateway.http import access_log, graphiql
 from gateway.http.endpoint import GraphQLEndpoint
+from gateway.http.websocket import GraphQLWebSocket
 from gateway.metrics import CONTENT_TYPE, scrape_allowed
 from gateway.schema import schema
 from gateway.services import Services
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
     app = Starlette(
         routes=[
             Route("/graphql", endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            WebSocketRoute("/graphql", GraphQLWebSocket(services, schema)),
             *([Route(graphiql.STATIC_ROUTE, graphiql.asset)] if settings.graphiql else []),
             *(console.routes() if settings.console else []),
             Route("/healthz", healthz),

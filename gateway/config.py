@@ -31,6 +31,10 @@ class Settings(BaseSettings):
 
     cors_origins: list[str] = Field(default_factory=list)
     websocket_origins: list[str] = Field(default_factory=list)
+    # Operations one WebSocket connection may run at once; past it, that operation is refused.
+    max_subscriptions_per_connection: int = Field(default=100, ge=1)
+    # A WebSocket that sends no connection_init within this time is closed (4408).
+    websocket_init_timeout_seconds: float = Field(default=10.0, gt=0)
 
     max_body_bytes: int = 1024 * 1024
     max_response_bytes: int = 16 * 1024 * 1024

@@ -1,4 +1,9 @@
-"""What every resolver gets: who calls, for which account, and that request's loaders."""
+"""What every resolver gets: who calls, for which account, and that request's loaders.
+
+A WebSocket connection has a ``ConnectionContext``: its principal is unknown until the client's
+``connection_init`` has been authenticated. Each operation on the socket then runs with a
+``Context`` of its own, whose loaders a subscription renews for every event.
+"""
 
 from __future__ import annotations
 
@@ -21,17 +26,52 @@ class Context:
     links: Links
     request_id: str
     extras: dict[str, Any] = field(default_factory=dict)
+    # The Authorization value the principal came from: a subscription checks it again per event.
+    authorization: str | None = None
 
     @property
     def account_id(self) -> str:
         return self.principal.account_id
 
+    def renew_loaders(self) -> None:
+        """Fresh loaders: nothing loaded before (an earlier event) is served again."""
+        self.loaders = Loaders(self.services.db, self.principal.account_id)
 
-def make_context(services: Services, principal: Principal, request_id: str) -> Context:
+
+def make_context(
+    services: Services, principal: Principal, request_id: str, authorization: str | None = None
+) -> Context:
     return Context(
         services=services,
         principal=principal,
         loaders=Loaders(services.db, principal.account_id),
         links=services.links,
         request_id=request_id,
+        authorization=authorization,
     )
+
+
+@dataclass
+class ConnectionContext:
+    """One WebSocket connection: ``principal`` is set once ``connection_init`` is accepted."""
+
+    services: Services
+    request_id: str
+    # The Authorization header of the upgrade request, if it had one.
+    header_authorization: str | None = None
+    # Set by strawberry from the connection_init payload.
+    connection_params: dict[str, Any] | None = None
+    principal: Principal | None = None
+    authorization: str | None = None
+    operations: int = 0
+
+    def for_operation(self) -> Context:
+        """A context of its own for one operation on this connection (its own loaders)."""
+        assert self.principal is not None, "no operation runs before connection_init"
+        self.operations += 1
+        return make_context(
+            self.services,
+            self.principal,
+            f"{self.request_id}.{self.operations}",
+            self.authorization,
+        )

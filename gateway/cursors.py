@@ -64,3 +64,31 @@ def decode_cursor(cursor: str, order: str) -> tuple[Any, str]:
             "start again without after/before when you change orderBy."
         )
     return value, key
+
+
+# Event cursors: a subscription event's position in its account's change log.
+EVENT_VERSION = 1
+_EVENT = "event"
+
+
+def encode_event_cursor(seq: int) -> str:
+    raw = orjson.dumps([EVENT_VERSION, _EVENT, seq])
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_event_cursor(cursor: str) -> int:
+    """The change-log seq of an event's cursor; BAD_USER_INPUT for anything else (a page
+    cursor included)."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode("ascii") + b"=" * (-len(cursor) % 4))
+        version, kind, seq = orjson.loads(raw)
+        if type(version) is not int or version != EVENT_VERSION or kind != _EVENT:
+            raise ValueError("not an event cursor")
+        if type(seq) is not int or not 0 <= seq < _INT64:
+            raise ValueError("bad seq")
+    except (binascii.Error, ValueError, TypeError, orjson.JSONDecodeError):
+        raise BadUserInput(
+            f"{cursor[:200]!r} is not the cursor of a subscription event; pass the cursor of"
+            " the last event received."
+        ) from None
+    return seq

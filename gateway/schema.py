@@ -14,6 +14,7 @@ from gateway.types.end_user import EndUser
 from gateway.types.flow import Flow
 from gateway.types.ingest import IngestMutations, use_coerced_ingest_input
 from gateway.types.integration import Integration
+from gateway.types.live import Subscription
 from gateway.types.queries import ListQueries, LookupQueries, NodeQueries
 from gateway.types.run import Run
 from gateway.types.scalars import DATETIME_SCALAR, DateTime
@@ -39,6 +40,7 @@ def build_schema() -> strawberry.Schema:
     built = GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Flow, Integration, Run, Step, EndUser],
         extensions=[OperationGuard, ArgumentLimits],
         config=StrawberryConfig(auto_camel_case=True, scalar_map={DateTime: DATETIME_SCALAR}),

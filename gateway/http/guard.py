@@ -2,12 +2,14 @@
 
 Parsing and validation come from the one document cache (``documents.py``), then the cost
 limits run with the request's variables; an over-limit operation never reaches a resolver.
-After execution every error is coded and logged by the one policy of ``errors.py``.
+After execution every error is coded and logged by the one policy of ``errors.py``; a
+subscription's results are coded and logged one by one, as they are streamed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from strawberry.extensions import SchemaExtension
 
@@ -17,6 +19,10 @@ from gateway.http.limits import check_operation
 
 
 class OperationGuard(SchemaExtension):
+    def __init__(self, *, execution_context: Any = None) -> None:
+        super().__init__(execution_context=execution_context)
+        self._streamed = False
+
     def on_parse(self) -> Iterator[None]:
         ctx = self.execution_context
         if ctx.graphql_document is None and ctx.query:
@@ -42,10 +48,18 @@ class OperationGuard(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        ctx = self.execution_context
-        result = ctx.result
-        if result is None or not result.errors:
+        if not self._streamed:  # streamed results were coded as they went out
+            self._code(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        self._streamed = True
+        self._code(result)
+        yield
+
+    def _code(self, result: Any) -> None:
+        if result is None or not getattr(result, "errors", None):
             return
+        ctx = self.execution_context
         request_id = getattr(ctx.context, "request_id", None)
         result.errors = [coded(e, request_id) for e in result.errors]
         log_errors(result.errors, request_id, ctx.operation_name)

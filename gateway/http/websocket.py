@@ -1,0 +1,286 @@
+"""Subscriptions over WebSocket on ``/graphql``: ``graphql-transport-ws`` and the legacy
+``graphql-ws``, through strawberry's protocol handlers with what they leave out put back.
+
+- Auth: the key comes in the ``connection_init`` payload (``{"Authorization": "Bearer gw_…"}``)
+  or as the upgrade request's ``Authorization`` header; a missing, unknown or revoked key closes
+  the socket with 4403 (legacy: ``connection_error``, then 4403). Each operation runs with a
+  context of its own (``ConnectionContext.for_operation``); a subscription re-checks the key
+  per event and ends with UNAUTHENTICATED once it is revoked (``gateway.live.streams``).
+- Origins: an upgrade with an ``Origin`` header is accepted from the request's own host or from
+  ``GATEWAY_WEBSOCKET_ORIGINS`` only, otherwise refused with 403 (strawberry's check).
+- Only subscriptions run over the socket; queries and mutations are refused (send them over
+  HTTP, where their size limits and deadlines apply).
+- graphql-transport-ws: init timeout 4408, subscribe before ack 4401, duplicate id 4409, second
+  init 4429, malformed messages 4400, ping answered with pong (strawberry's rules); added here:
+  a message that is not a JSON object, or a subscribe without an id and a query, is 4400
+  instead of an unhandled exception, and the operation limit's error has a code.
+- Legacy graphql-ws (strawberry has no init timeout and lets a second ``connection_init`` swap
+  the key): init timeout 4408, ``start`` before the ack 4401, second init 4429, malformed
+  messages 4400, ``ka`` keep-alives after the ack.
+- ``GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION`` operations at most per socket; past it that
+  operation gets an error coded RATE_LIMITED and the others go on.
+
+Every error goes through the same coding as HTTP (``OperationGuard`` codes each streamed
+result); expected ones are one log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from contextlib import suppress
+from datetime import timedelta
+from typing import Any, cast
+
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+    _OperationStreamClosed,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.unset import UNSET, UnsetType
+from strawberry.utils.aio import aclosing
+
+from gateway.context import ConnectionContext
+from gateway.errors import GatewayError
+from gateway.live.streams import close_streams
+from gateway.services import Services
+
+log = logging.getLogger("gateway.websocket")
+
+KEEP_ALIVE_SECONDS = 15.0
+
+
+def _limit_error(limit: int) -> dict[str, Any]:
+    return {
+        "message": f"This connection already runs {limit} operations, the most one connection"
+        " may run (GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION); complete one first.",
+        "extensions": {"code": "RATE_LIMITED"},
+    }
+
+
+def _log_limited(context: ConnectionContext) -> None:
+    log.info("connection %s: RATE_LIMITED (operations per connection)", context.request_id)
+
+
+def _valid_request(message: dict[str, Any]) -> bool:
+    payload = message.get("payload")
+    return (
+        isinstance(message.get("id"), str)
+        and isinstance(payload, dict)
+        and isinstance(payload.get("query"), str)
+        and isinstance(payload.get("variables") or {}, dict)
+        and isinstance(payload.get("operationName") or "", str)
+    )
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None]):
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.handle_invalid_message("A message must be a JSON object with a type")
+            return
+        await super().handle_message(message)  # type: ignore[arg-type]
+
+    async def handle_subscribe(self, message: Any) -> None:
+        if not _valid_request(message):
+            await self.handle_invalid_message("A subscribe message needs an id and a query")
+            return
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and limit is not None
+            and len(self.operations) >= limit
+        ):
+            _log_limited(self.context)
+            error = {"id": message["id"], "type": "error", "payload": [_limit_error(limit)]}
+            await self.send_message(cast(Any, error))
+            return
+        await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Operation[ConnectionContext, None]) -> None:
+        # strawberry's, with a context of the operation's own and subscriptions only.
+        context = self.context.for_operation()
+        try:
+            result_source = await self.schema.subscribe(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+            async with aclosing(result_source):
+                await self._send_result_stream(operation, result_source)
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except (asyncio.CancelledError, _OperationStreamClosed):
+            raise
+        except Exception:
+            log.exception("connection %s operation failed", self.context.request_id)
+            with suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+        finally:
+            close_streams(context)
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.init_timeout: float = self.view.connection_init_wait_timeout.total_seconds()
+        self.init_received = False
+        self._init_timer: asyncio.Task[None] | None = None
+
+    async def handle(self) -> None:
+        self._init_timer = asyncio.create_task(self._close_without_init())
+        try:
+            await super().handle()
+        finally:
+            self._init_timer.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._init_timer
+
+    async def _close_without_init(self) -> None:
+        await asyncio.sleep(self.init_timeout)
+        if not self.init_received:
+            with suppress(Exception):
+                await self.websocket.close(code=4408, reason="Connection initialisation timeout")
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.websocket.close(4400, "A message must be a JSON object with a type")
+            return
+        kind = message["type"]
+        if kind == "start" and self.connection_acknowledged and not _valid_request(message):
+            await self.websocket.close(4400, "A start message needs an id and a query")
+            return
+        if kind == "stop" and not isinstance(message.get("id"), str):
+            await self.websocket.close(4400, "A stop message needs an id")
+            return
+        await super().handle_message(message)  # type: ignore[arg-type]
+
+    async def handle_connection_init(self, message: Any) -> None:
+        if self.init_received:
+            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+            return
+        self.init_received = True
+        payload = message.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            await self.websocket.close(code=4400, reason="Invalid connection init payload")
+            return
+        self.context.connection_params = payload
+        try:
+            await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as rejection:
+            await self.send_message({"type": "connection_error", "payload": rejection.payload})
+            await self.websocket.close(code=4403, reason="Forbidden")
+            return
+        await self.send_message({"type": "connection_ack"})
+        self.connection_acknowledged = True
+        if self.keep_alive:
+            self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
+
+    async def handle_start(self, message: Any) -> None:
+        limit = self.max_subscriptions_per_connection
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.tasks
+            and limit is not None
+            and len(self.tasks) >= limit
+        ):
+            _log_limited(self.context)
+            error = {"type": "error", "id": message["id"], "payload": _limit_error(limit)}
+            await self.send_message(cast(Any, error))
+            return
+        await super().handle_start(message)
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        # strawberry's, with a context of the operation's own.
+        context = self.context.for_operation()
+        try:
+            result_source = await self.schema.subscribe(
+                query=query,
+                variable_values=variables,
+                operation_name=operation_name,
+                context_value=context,
+                root_value=self.root_value,
+            )
+            self.subscriptions[operation_id] = result_source
+            first = True
+            async for result in result_source:
+                if first and isinstance(result, PreExecutionError):
+                    assert result.errors
+                    await self.send_message(
+                        {"type": "error", "id": operation_id, "payload": result.errors[0].formatted}
+                    )
+                    return
+                await self.send_data_message(result, operation_id)
+                first = False
+            await self.send_message({"type": "complete", "id": operation_id})
+        except asyncio.CancelledError:
+            with suppress(Exception):
+                await self.send_message({"type": "complete", "id": operation_id})
+        finally:
+            source = self.subscriptions.pop(operation_id, None)
+            if source is not None:
+                with suppress(RuntimeError):
+                    await source.aclose()
+            self.tasks.pop(operation_id, None)
+            close_streams(context)
+
+
+class GraphQLWebSocket(GraphQL[ConnectionContext, None]):
+    """The WebSocket side of ``/graphql``."""
+
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
+    def __init__(self, services: Services, schema: Any) -> None:
+        settings = services.settings
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            keep_alive=True,
+            keep_alive_interval=KEEP_ALIVE_SECONDS,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            connection_init_wait_timeout=timedelta(
+                seconds=settings.websocket_init_timeout_seconds
+            ),
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+            allowed_origins=settings.websocket_origins,
+        )
+        self.services = services
+
+    async def get_context(self, request: Any, response: Any) -> ConnectionContext:
+        assert isinstance(request, WebSocket)
+        return ConnectionContext(
+            services=self.services,
+            request_id=uuid.uuid4().hex,
+            header_authorization=request.headers.get("authorization"),
+        )
+
+    async def on_ws_connect(self, context: ConnectionContext) -> UnsetType:
+        params = context.connection_params or {}
+        given = params.get("Authorization", params.get("authorization"))
+        authorization = given if isinstance(given, str) else context.header_authorization
+        try:
+            principal = await self.services.authenticator.principal(authorization)
+        except GatewayError as error:
+            log.info("connection %s: %s at connection_init", context.request_id, error.code)
+            raise ConnectionRejectionError(
+                {"message": error.message, "extensions": {"code": error.code}}
+            ) from None
+        context.principal = principal
+        context.authorization = authorization
+        return UNSET

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -28,8 +28,13 @@ from gateway.services import Services
 
 log = logging.getLogger("gateway")
 
+# Work that runs beside the server for as long as it serves (the live demo runs).
+Background = Callable[[Services], AbstractAsyncContextManager[None]]
 
-def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Starlette:
+
+def create_app(
+    settings: Settings | None = None, *, migrate: bool = False, background: Background | None = None
+) -> Starlette:
     settings = settings or get_settings()
     access_log.install()
     services = Services.from_settings(settings)
@@ -42,7 +47,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
         await services.broker.start()
         sweeps = asyncio.create_task(run_period_sweeps(services.db, settings.period_sweep_seconds))
         try:
-            yield
+            async with background(services) if background else contextlib.nullcontext():
+                yield
         finally:
             sweeps.cancel()
             with contextlib.suppress(asyncio.CancelledError):

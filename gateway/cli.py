@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, migrate, seed, keys, export-schema.
+"""The ``gateway`` command: serve, migrate, seed, simulate, keys, export-schema.
 
 Every failure is one line on stderr (``gateway: error: …``) and a non-zero exit: 2 for a bad
 command line, 1 for anything else (bad settings, an unreachable database, a port in use, an
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import socket
 import sys
 import traceback
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from gateway.config import Settings
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+DEMO_RATE = 0.5  # live runs per second beside serve --demo
+MAX_SIMULATE_RATE = 100.0
 
 
 class CliError(Exception):
@@ -137,6 +141,55 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Runs until --duration or the first Ctrl-C/SIGTERM (the runs under way then finish at
+    once); a second Ctrl-C interrupts."""
+    import signal
+
+    from gateway.db.migrate import upgrade
+    from gateway.seed.simulate import NoTargets, Simulation, simulate
+    from gateway.services import Services
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+
+    async def run() -> str:
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+
+        def stop(simulation: Simulation) -> None:
+            for number in signals:
+                loop.remove_signal_handler(number)
+            simulation.stop()
+
+        def ready(simulation: Simulation) -> None:
+            for number in signals:
+                loop.add_signal_handler(number, stop, simulation)
+            # Another process's subscribers hear of changes only through a shared broker.
+            live = "" if settings.redis_url else "; servers show them live with GATEWAY_REDIS_URL"
+            print(
+                f"simulating {args.rate:g} runs/s on the {len(simulation.targets)} ENABLED "
+                f"integrations of account {args.account} (Ctrl-C stops{live})",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        services = Services.from_settings(settings)
+        try:
+            await services.broker.start()
+            totals = await simulate(
+                services, args.account, rate=args.rate, duration=args.duration, on_ready=ready
+            )
+        except NoTargets as error:
+            raise CliError(str(error)) from None
+        finally:
+            await services.close()
+        return totals.summary()
+
+    print(asyncio.run(run()), file=sys.stderr)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Binds the port first, so a start that cannot listen changes nothing; then migrates,
     prepares the demo (once, in this process, whatever ``--workers``) and hands the bound
@@ -158,9 +211,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         upgrade(settings.database_url)
         if args.demo:
             _print_demo_key(settings, host, port)
+        live = args.demo and not args.no_simulate
+        if live:
+            print(
+                f"live demo runs: {DEMO_RATE:g} runs/s in the background (--no-simulate "
+                "turns them off)",
+                file=sys.stderr,
+                flush=True,
+            )
         common = {"loop": "uvloop", "http": "httptools", "log_level": args.log_level}
         if args.workers > 1:
             from uvicorn.supervisors import Multiprocess
+
+            from gateway.seed.simulate import BackgroundThread
+
+            # Once for the whole server: in this process, next to the workers.
+            simulation = BackgroundThread(settings, "demo", DEMO_RATE) if live else None
 
             config = uvicorn.Config(
                 "gateway.app:create_app",
@@ -170,11 +236,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 **common,
             )
-            Multiprocess(config, sockets=[sock]).run()
+            if simulation is not None:
+                simulation.start()
+            try:
+                Multiprocess(config, sockets=[sock]).run()
+            finally:
+                if simulation is not None:
+                    simulation.stop()
             return 0
         from gateway.app import create_app
+        from gateway.seed.simulate import in_background
 
-        config = uvicorn.Config(create_app(settings), host=host, port=port, **common)
+        background = partial(in_background, account_id="demo", rate=DEMO_RATE) if live else None
+        app = create_app(settings, background=background)
+        config = uvicorn.Config(app, host=host, port=port, **common)
         server = uvicorn.Server(config)
         server.run(sockets=[sock])
         if not server.started:
@@ -244,6 +319,20 @@ def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def _positive_number(high: float | None = None) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (0 < value < math.inf and (high is None or value <= high)):
+            bounds = "a number above 0" + ("" if high is None else f", at most {high:g}")
+            raise argparse.ArgumentTypeError(f"must be {bounds} (got {text})")
+        return value
+
+    return parse
+
+
 def _account_id(text: str) -> str:
     if not is_engine_id(text):
         raise argparse.ArgumentTypeError(
@@ -291,7 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo",
         action="store_true",
         help="seed the demo account once, and print a fresh admin key for it (the previous "
-        "demo key stops working)",
+        f"demo key stops working); runs keep starting and finishing, {DEMO_RATE:g} per second",
+    )
+    serve.add_argument(
+        "--no-simulate",
+        action="store_true",
+        help="with --demo: no live runs in the background",
     )
     serve.add_argument(
         "--log-level", choices=LOG_LEVELS, default="info", help="uvicorn's log level"
@@ -315,6 +409,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seed.add_argument("--quiet", action="store_true", help="no progress output")
     seed.set_defaults(func=cmd_seed)
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="keep starting and finishing realistic runs on an account's ENABLED integrations",
+        description="Runs start as RUNNING, their steps finish one by one, then they end OK or "
+        "FAILED (some with 4xx/5xx codes), through the ingest path, until --duration or "
+        "Ctrl-C; then a one-line summary.",
+    )
+    simulate.add_argument(
+        "--account", type=_account_id, default="demo", help="account ID (default: demo)"
+    )
+    simulate.add_argument(
+        "--rate",
+        type=_positive_number(MAX_SIMULATE_RATE),
+        default=1.0,
+        metavar="R",
+        help=f"runs started per second, above 0, at most {MAX_SIMULATE_RATE:g} (default: 1)",
+    )
+    simulate.add_argument(
+        "--duration",
+        type=_positive_number(),
+        metavar="S",
+        help="stop after S seconds (default: run until Ctrl-C or SIGTERM)",
+    )
+    simulate.set_defaults(func=cmd_simulate)
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     keys_sub = keys.add_subparsers(

@@ -242,13 +242,10 @@ async def test_a_failed_publish_tells_the_accounts_subscribers_elsewhere_to_resu
         second.subscribe("other"),
         first.subscribe("acme"),
     )
-    publish = first._publisher.publish
-
-    async def unreachable(*_args: object) -> int:
-        raise ConnectionError("Redis is unreachable")
-
-    # given the first process cannot reach Redis for two publishes
-    monkeypatch.setattr(first._publisher, "publish", unreachable)
+    reachable = first._publisher
+    nowhere = Redis.from_url(f"redis://127.0.0.1:{_free_port()}/0", socket_connect_timeout=0.2)
+    # given the first process cannot reach Redis for its publishes (its listener still can)
+    monkeypatch.setattr(first, "_publisher", nowhere)
     started = time.monotonic()
     await first.publish([change("acme", "lost-1")])
     await first.publish([change("acme", "lost-2")])
@@ -256,7 +253,8 @@ async def test_a_failed_publish_tells_the_accounts_subscribers_elsewhere_to_resu
     failures = [r for r in caplog.records if "could not publish" in r.getMessage()]
     assert len(failures) == 1, "one line for the outage, not one per publish"
     # when Redis takes messages again
-    monkeypatch.setattr(first._publisher, "publish", publish)
+    monkeypatch.setattr(first, "_publisher", reachable)
+    await nowhere.aclose()
     # then the account's subscribers in the other process are told to resume
     arrived: list[str] = []
     with pytest.raises(BrokerInterrupted, match="resume with after:"):

@@ -58,6 +58,8 @@ log = logging.getLogger("gateway.live")
 
 # A gap notice names accounts up to this many; beyond, it means every account.
 GAP_ACCOUNTS_MAX = 1_000
+# Messages waiting to be sent, at most; beyond, a publish records a gap instead.
+OUTBOX_MAX = 10_000
 
 
 class BrokerUnavailable(Exception):
@@ -114,7 +116,10 @@ class RedisBroker:
         self._subscriber = Redis.from_url(url, **options)
         self._listener: asyncio.Task[None] | None = None
         self._repair: asyncio.Task[None] | None = None
-        self._sending: set[asyncio.Task[None]] = set()
+        # Messages waiting for the sender, in publish order, and the future their writers await.
+        self._outbox: list[tuple[list[Change], bytes]] = []
+        self._outbox_sent: asyncio.Future[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._state = "starting"
         self._down_since = 0.0
@@ -140,15 +145,28 @@ class RedisBroker:
             # Nothing newer goes out before the gap notice, or a receiver could not tell.
             self._widen_gap(batch)
             return
+        if len(self._outbox) >= OUTBOX_MAX:
+            log.warning(
+                "redis broker: %d messages already wait for %s; %d change(s) not sent, other"
+                " processes' subscribers of the account will be told to resume",
+                len(self._outbox),
+                self.where,
+                len(batch),
+            )
+            self._widen_gap(batch)
+            return
         message = orjson.dumps(
             {"origin": self._origin, "changes": [change.to_message() for change in batch]}
         )
-        # Shielded: a writer cancelled after its commit still gets its changes sent (or the
-        # gap recorded), and waits at most ``timeout`` either way.
-        sending = asyncio.create_task(self._send(batch, message))
-        self._sending.add(sending)
-        sending.add_done_callback(self._sending.discard)
-        await asyncio.shield(sending)
+        self._outbox.append((batch, message))
+        if self._outbox_sent is None:
+            self._outbox_sent = asyncio.get_running_loop().create_future()
+        sent = self._outbox_sent
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_outbox(), name="redis-broker-sender")
+        # Shielded: a writer cancelled after its commit still has its changes sent (or the
+        # gap recorded). It waits for the batch in flight and its own: at most 2 x timeout.
+        await asyncio.shield(sent)
 
     async def start(self) -> None:
         if self._listener is not None:
@@ -161,13 +179,16 @@ class RedisBroker:
             pass  # the listener logged it and keeps trying; /readyz says not ready
 
     async def close(self) -> None:
-        if self._sending:
-            await asyncio.wait(self._sending, timeout=self._timeout)
-        tasks = [t for t in (self._listener, self._repair, *self._sending) if t is not None]
+        if self._sender is not None:
+            await asyncio.wait([self._sender], timeout=2 * self._timeout)
+        tasks = [t for t in (self._listener, self._repair, self._sender) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._listener = self._repair = None
+        self._listener = self._repair = self._sender = None
+        if self._outbox_sent is not None and not self._outbox_sent.done():
+            self._outbox_sent.set_result(None)  # no writer waits on a closed broker
+        self._outbox, self._outbox_sent = [], None
         self._subscribed.clear()
         await self._local.close()
         await self._publisher.aclose()
@@ -188,19 +209,39 @@ class RedisBroker:
 
     # --- publishing -----------------------------------------------------------------------
 
-    async def _send(self, batch: list[Change], message: bytes) -> None:
-        try:
-            async with asyncio.timeout(self._timeout):
-                await self._publisher.publish(self.channel, message)
-        except Exception as error:  # a publish never fails the committed write
-            log.warning(
-                "redis broker: could not publish %d change(s) to %s (%s); other processes'"
-                " subscribers of the account will be told to resume",
-                len(batch),
-                self.where,
-                _text(error),
-            )
-            self._widen_gap(batch)
+    async def _send_outbox(self) -> None:
+        """The one sender: what was published while a send was in flight goes out next, in
+        one pipelined round trip, so Redis sees this process's changes in publish order."""
+        while self._outbox:
+            taken, self._outbox = self._outbox, []
+            sent, self._outbox_sent = self._outbox_sent, None
+            changes = [change for batch, _ in taken for change in batch]
+            try:
+                if self._gap is not None:
+                    # Nothing newer goes out before the gap notice, or a receiver could
+                    # resume after a change that came later than the lost one.
+                    self._widen_gap(changes)
+                    continue
+                async with asyncio.timeout(self._timeout):
+                    if len(taken) == 1:  # a pipeline costs more than it saves for one
+                        await self._publisher.publish(self.channel, taken[0][1])
+                    else:
+                        pipe = self._publisher.pipeline(transaction=False)
+                        for _, message in taken:
+                            pipe.publish(self.channel, message)
+                        await pipe.execute()
+            except Exception as error:  # a publish never fails the committed write
+                log.warning(
+                    "redis broker: could not publish %d change(s) to %s (%s); other processes'"
+                    " subscribers of their accounts will be told to resume",
+                    len(changes),
+                    self.where,
+                    _text(error),
+                )
+                self._widen_gap(changes)
+            finally:
+                if sent is not None and not sent.done():
+                    sent.set_result(None)
 
     def _widen_gap(self, batch: list[Change]) -> None:
         if self._gap is None:

@@ -4,7 +4,11 @@ folder's files (no traversal), no inline script or style, nothing from other hos
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -205,3 +209,34 @@ def test_gateway_console_setting_reads_the_environment(
     assert _settings(tmp_path).console is False
     monkeypatch.delenv("GATEWAY_CONSOLE")
     assert _settings(tmp_path).console is True
+
+
+DURATIONS = {
+    0: "0 ms",
+    850: "850 ms",
+    1000: "1 s",
+    1234: "1.2 s",
+    59_949: "59.9 s",
+    59_999: "1 min",
+    184_000: "3 min 4 s",
+    3_599_999: "1 h",
+    7_500_000: "2 h 5 min",
+}
+
+
+def test_durations_read_as_people_say_them() -> None:
+    # format.js is an ES module with no DOM needed for durations: run it in node.
+    node = shutil.which("node")
+    if node is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("node not found on PATH; required in CI")
+        pytest.skip("node not found on PATH (set CI=true to make this a failure)")
+    script = (
+        f"import {{ duration }} from {json.dumps((STATIC_DIR / 'js' / 'format.js').as_uri())};"
+        f"console.log(JSON.stringify({json.dumps(list(DURATIONS))}.map(duration)));"
+    )
+    ran = subprocess.run(
+        [node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert dict(zip(DURATIONS, json.loads(ran.stdout), strict=True)) == DURATIONS

@@ -21,7 +21,8 @@ export function time(iso) {
 export function duration(ms) {
   if (ms === null || ms === undefined) return "—";
   if (ms < 1000) return `${ms} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1).replace(/\.0$/, "")} s`;
+  // Below 59.95 s one decimal reads right; from there "60.0 s" would be "1 min".
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1).replace(/\.0$/, "")} s`;
   const seconds = Math.round(ms / 1000);
   if (seconds < 3600) {
     const s = seconds % 60;

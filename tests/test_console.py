@@ -374,6 +374,18 @@ def test_flows_and_integrations_search_filter_sort_page_and_deep_link(
     expect(busy.locator(".hover-hint")).to_have_text("View Integrations")
     expect(busy.locator(".hover-hint")).to_be_visible()
     tab.shot("1-flows")
+    # The status chips and the name search narrow the list
+    tab.after(lambda: page.get_by_role("link", name="Draft", exact=True).click())
+    expect(page.get_by_role("region", name="Flows").locator("tbody tr")).to_have_count(1)
+    expect(page.get_by_role("region", name="Flows")).to_contain_text(DRAFT)
+    tab.after(lambda: page.get_by_role("link", name="All", exact=True).click())
+    name_search = page.get_by_role("searchbox", name="Flow name")
+    name_search.fill("STRIPE")
+    tab.after(lambda: name_search.press("Enter"))
+    stripe = server.api('{ flows(filter: {nameContains: "STRIPE"}) { nodes { flowId } } }')
+    shown = page.locator("main tbody code.id").all_inner_texts()
+    assert shown == [node["flowId"] for node in stripe["flows"]["nodes"]]
+    tab.go("#/flows")
 
     # When the flow's menu is opened from the keyboard and "All Integrations" chosen
     menu_button = page.get_by_role(
@@ -843,6 +855,26 @@ def test_viewer_is_read_only_and_bad_keys_are_explained(
         assert width <= 390, f"{fragment} is {width} px wide at 390 px"
         tab.shot(name)
     page.set_viewport_size({"width": 1280, "height": 900})
+
+    # The keyboard moves through controls with a visible focus ring
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "[document.activeElement.outerHTML.slice(0, 80),"
+            " getComputedStyle(document.activeElement).outlineStyle,"
+            " getComputedStyle(document.activeElement).outlineWidth]"
+        )
+        assert focused[1:] == ["solid", "3px"], focused
+
+    # A key the gateway stops accepting mid-session sends the tab back to the key form
+    page.evaluate("sessionStorage.setItem('integration-view.key', 'gw_0000000000000000_gone')")
+    tab.go(f"#/flows/{FLOW}/runs")
+    expect(page.get_by_role("alert").locator(".error-code")).to_have_text("UNAUTHENTICATED")
+    expect(page.get_by_label("API key")).to_be_visible()
+    page.get_by_label("API key").fill(server.keys["viewer"])
+    tab.after(lambda: page.get_by_role("button", name="Sign in").click())
+    assert page.url.endswith(f"#/flows/{FLOW}/runs")  # the same screen, signed in again
+    assert len(tab.rows("run-id")) == 10
 
     # And signing out forgets the key
     tab.after(lambda: page.get_by_role("button", name="Sign out").click())

@@ -168,18 +168,19 @@ class RunScript:
         self._last: datetime | None = None
         manual = rng.random() < 0.03
         self._trigger = ("MANUAL", "Run now") if manual else (flow.trigger_type, flow.trigger_name)
-        # A run's length (log-normal around 4 s, 1-20 s), shared by its steps by their latency.
+        # A run's length (log-normal around 4 s, 1-20 s), shared by the steps that run by their
+        # latency; a step that times out waits as long as the engine does.
         total = min(20.0, max(1.0, rng.lognormvariate(math.log(4.0), 0.6)))
-        weights = [rng.uniform(*s.action.latency_ms) for s in flow.steps]
-        durations = [max(0.2, total * w / sum(weights)) for w in weights]
+        ran = flow.steps[: fail_pos or len(flow.steps)]
+        weights = [rng.uniform(*s.action.latency_ms) for s in ran]
+        if fail_pos is not None and fail_code is None:
+            weights[-1] = 0.0
+            total = min(total, 20.0 - TIMEOUT_MS / 1000)
         phases: list[Phase] = [(0.0, self._run_started)]
-        for pos, duration in enumerate(durations, 1):
-            if pos == fail_pos and fail_code is None:
-                duration = TIMEOUT_MS / 1000
+        for pos, weight in enumerate(weights, 1):
+            duration = total * weight / sum(weights) if weight else TIMEOUT_MS / 1000
             phases.append((rng.uniform(0.015, 0.15), self._step_started(pos)))
-            phases.append((duration, self._step_finished(pos)))
-            if pos == fail_pos:
-                break
+            phases.append((max(0.2, duration), self._step_finished(pos)))
         phases.append((rng.uniform(0.005, 0.06), self._run_finished))
         self._phases = phases
         self._next = 0

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -311,8 +312,18 @@ class PrivateRedis:
             time.sleep(0.02)
         raise AssertionError(f"redis-server did not start on port {self.port}")
 
+    def pause(self) -> None:
+        """Hung, as behind a dead network: connections stay open and nothing answers."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
             self._process.kill()
             self._process.wait()
             self._process = None
@@ -401,6 +412,35 @@ async def test_redis_restarted_mid_stream(
     assert all("Traceback" not in line for line in lines)
 
 
+async def test_a_silent_redis_is_noticed_by_ping_and_left(
+    private_redis: PrivateRedis, prefix: str
+) -> None:
+    broker = RedisBroker(
+        private_redis.url, channel_prefix=prefix, backoff_cap=0.3, keepalive=0.3, timeout=0.3
+    )
+    other = process_broker(private_redis.url, prefix, 1000)
+    await broker.start()
+    await other.start()
+    try:
+        waiting = broker.subscribe("acme")
+        # when Redis stops answering without closing its connections
+        private_redis.pause()
+
+        async def down() -> None:
+            with pytest.raises(BrokerUnavailable, match="not subscribed"):
+                await broker.ping()
+
+        await _eventually(down, within=3)
+        private_redis.resume()
+        # then the listener left the dead connection, and its subscriber is told to resume
+        with pytest.raises(BrokerInterrupted):
+            await drain(waiting, [], within=3)
+        await _eventually(lambda: _delivered(other, broker), within=3)
+    finally:
+        await broker.close()
+        await other.close()
+
+
 async def _delivered(publisher: RedisBroker, subscriber: RedisBroker) -> None:
     """A change published by one reaches a new subscriber of the other."""
     subscription = subscriber.subscribe("acme")
@@ -422,29 +462,30 @@ async def test_readyz_reports_the_broker(private_redis: PrivateRedis, tmp_path: 
     await upgrade_async(database_url)
     app = create_app(Settings(database_url=database_url, redis_url=private_redis.url))
     services = app.state.services
-    await services.broker.start()
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
-        ) as http:
-            ready = await http.get("/readyz")
-            assert (ready.status_code, ready.json()) == (
-                200,
-                {"status": "ok", "database": "ok", "broker": "ok"},
+    assert isinstance(services.broker, RedisBroker)
+    transport = httpx.ASGITransport(app=app)
+    # the app's lifespan starts the broker (and closes it)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http,
+    ):
+        ready = await http.get("/readyz")
+        assert (ready.status_code, ready.json()) == (
+            200,
+            {"status": "ok", "database": "ok", "broker": "ok"},
+        )
+        # when Redis goes away
+        private_redis.kill()
+
+        async def not_ready() -> None:
+            response = await http.get("/readyz")
+            assert (response.status_code, response.json()) == (
+                503,
+                {"status": "unavailable", "database": "ok", "broker": "unreachable"},
             )
-            # when Redis goes away
-            private_redis.kill()
 
-            async def not_ready() -> None:
-                response = await http.get("/readyz")
-                assert (response.status_code, response.json()) == (
-                    503,
-                    {"status": "unavailable", "database": "ok", "broker": "unreachable"},
-                )
-
-            await _eventually(not_ready, within=3)
-    finally:
-        await services.close()
+        await _eventually(not_ready, within=3)
+    assert services.broker.subscriber_count() == 0
 
 
 def test_several_workers_without_redis_refuse_to_start(

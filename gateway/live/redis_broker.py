@@ -125,6 +125,7 @@ class RedisBroker:
         self._outbox_sent: asyncio.Future[None] | None = None
         self._sender: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self._closed = False
         self._state = "starting"
         self._down_since = 0.0
         self._last_error = "not connected yet"
@@ -145,6 +146,8 @@ class RedisBroker:
         if not batch:
             return
         self._local.deliver(batch)
+        if self._closed:
+            return
         if self._gap is not None:
             # Nothing newer goes out before the gap notice, or a receiver could not tell.
             self._widen_gap(batch)
@@ -173,7 +176,7 @@ class RedisBroker:
         await asyncio.shield(sent)
 
     async def start(self) -> None:
-        if self._listener is not None:
+        if self._listener is not None or self._closed:
             return
         self._listener = asyncio.create_task(self._listen(), name="redis-broker-listener")
         try:
@@ -183,6 +186,7 @@ class RedisBroker:
             pass  # the listener logged it and keeps trying; /readyz says not ready
 
     async def close(self) -> None:
+        self._closed = True
         if self._sender is not None:
             await asyncio.wait([self._sender], timeout=2 * self._timeout)
         tasks = [t for t in (self._listener, self._repair, self._sender) if t is not None]

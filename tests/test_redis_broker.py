@@ -23,12 +23,14 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.app import create_app
+from gateway.auth.keys import create_key
 from gateway.cli import main
 from gateway.config import Settings, get_settings
 from gateway.db.migrate import upgrade_async
 from gateway.live.broker import MemoryBroker, SubscriberTooSlow, Subscription
 from gateway.live.changes import Change
 from gateway.live.redis_broker import BrokerInterrupted, BrokerUnavailable, RedisBroker
+from tests import events as e
 
 SHARED_REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -486,6 +488,54 @@ async def test_readyz_reports_the_broker(private_redis: PrivateRedis, tmp_path: 
 
         await _eventually(not_ready, within=3)
     assert services.broker.subscriber_count() == 0
+
+
+async def test_two_gateways_on_one_redis_deliver_an_ingest_to_both_exactly_once(
+    private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    # given two gateway apps (as two processes) on one database and one Redis
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'two.db'}"
+    await upgrade_async(database_url)
+    apps = [
+        create_app(Settings(database_url=database_url, redis_url=private_redis.url))
+        for _ in range(2)
+    ]
+    first, second = (app.state.services for app in apps)
+    key = await create_key(first.db, "acme", "ingest")
+    async with (
+        apps[0].router.lifespan_context(apps[0]),
+        apps[1].router.lifespan_context(apps[1]),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=apps[0]),
+            base_url="http://gateway.test",
+            headers={"Authorization": f"Bearer {key}"},
+        ) as ingest_first,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=apps[1]),
+            base_url="http://gateway.test",
+            headers={"Authorization": f"Bearer {key}"},
+        ) as ingest_second,
+    ):
+        here, there = first.broker.subscribe("acme"), second.broker.subscribe("acme")
+        # when a run starts through the first and then one through the second
+        for http, run_id in ((ingest_first, "run-1"), (ingest_second, "run-2")):
+            events = [
+                e.flow(),
+                e.integration(f"int-{run_id}"),
+                e.run_started(run_id, f"int-{run_id}"),
+            ]
+            response = await http.post(
+                "/graphql", json={"query": e.INGEST, "variables": {"events": events}}
+            )
+            assert response.json()["data"]["ingestEvents"]["accepted"] == 3, response.text
+        # then both gateways' subscribers get each change once, whichever gateway took it
+        for subscription in (here, there):
+            assert await read_until(subscription, "run-2") == [
+                "int-run-1",
+                "run-1",
+                "int-run-2",
+                "run-2",
+            ]
 
 
 def test_several_workers_without_redis_refuse_to_start(

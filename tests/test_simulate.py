@@ -4,11 +4,14 @@ of ``gateway serve --demo``."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -16,10 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect
+from websockets.typing import Subprotocol
 
 from gateway.auth.keys import create_key
-from gateway.cli import build_parser
-from gateway.config import Settings
+from gateway.cli import build_parser, main
+from gateway.config import Settings, get_settings
 from gateway.db import accounts
 from gateway.db.migrate import upgrade
 from gateway.seed.demo import demo_events
@@ -264,10 +269,22 @@ def test_simulate_for_a_few_seconds(seeded_db: Path, tmp_path: Path) -> None:
     assert _count_runs(folder, ("RUNNING",)) == 0, "a stop finishes the runs under way"
 
 
-def test_simulate_without_integrations_is_one_line(seeded_db: Path, tmp_path: Path) -> None:
-    result = _run(_copy(seeded_db, tmp_path), "simulate", "--account", "nobody")
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
+def test_simulate_without_integrations_is_one_line(
+    seeded_db: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(
+        "GATEWAY_DATABASE_URL", _env(_copy(seeded_db, tmp_path))["GATEWAY_DATABASE_URL"]
+    )
+    get_settings.cache_clear()
+    try:
+        code = main(["simulate", "--account", "nobody"])
+    finally:
+        get_settings.cache_clear()
+    assert code == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
         "gateway: error: account nobody has no ENABLED integration to run (seed it first: "
         "gateway seed --account nobody)"
     ]
@@ -300,55 +317,50 @@ def test_bad_options_are_one_line(
 # --------------------------------------------------------------------------- serve --demo
 
 
-def _serve_and_watch(folder: Path, *args: str, env: dict[str, str] | None = None) -> set[str]:
-    """Starts ``serve --demo ARGS``; returns the runs that appear through the API within a
-    few seconds of it answering (it stops the server)."""
+@contextmanager
+def _serving(
+    folder: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, str]]:
+    """``serve --demo ARGS`` until the body is done: yields its base URL and demo key."""
     port = _free_port()
-    log = (folder / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [*GATEWAY, "serve", "--demo", "--port", str(port), *args],
-        env={**_env(folder), **(env or {})},
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        key = None
-        while key is None:
-            assert proc.poll() is None, (folder / "serve.log").read_text()
-            assert time.monotonic() < deadline, (folder / "serve.log").read_text()
-            found = re.search(r"gw_[0-9a-f]{16}_\S+", (folder / "serve.log").read_text())
-            try:
-                if found and httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    key = found.group(0)
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        headers = {"Authorization": f"Bearer {key}"}
-        query = "{ runs(first: 100) { nodes { runId status } } }"
-        seen: set[str] = set()
-        finished = False
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (seen and finished):
-            body = httpx.post(f"{base}/graphql", json={"query": query}, headers=headers).json()
-            nodes = body["data"]["runs"]["nodes"]
-            seen = {n["runId"] for n in nodes}
-            finished = any(n["status"] != "RUNNING" for n in nodes)
-            time.sleep(0.3)
-        assert finished, "a run finished within seconds"
-        return seen
-    finally:
-        proc.terminate()
+    log_path = folder / "serve.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [*GATEWAY, "serve", "--demo", "--port", str(port), *args],
+            env={**_env(folder), **(env or {})},
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        base = f"http://127.0.0.1:{port}"
         try:
-            proc.wait(timeout=30)
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                found = re.search(r"gw_[0-9a-f]{16}_\S+", log_path.read_text())
+                try:
+                    if found and httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            assert "live demo runs: 0.5 runs/s in the background" in log_path.read_text()
+            yield base, found.group(0)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-            log.close()
-        assert "live demo runs: 0.5 runs/s in the background" in (folder / "serve.log").read_text()
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+
+
+def _run_ids(base: str, key: str) -> set[str]:
+    query = "{ runs(first: 100) { nodes { runId } } }"
+    headers = {"Authorization": f"Bearer {key}"}
+    body = httpx.post(f"{base}/graphql", json={"query": query}, headers=headers).json()
+    return {n["runId"] for n in body["data"]["runs"]["nodes"]}
 
 
 def _sessions(run_ids: set[str]) -> set[str]:
@@ -356,9 +368,27 @@ def _sessions(run_ids: set[str]) -> set[str]:
 
 
 def test_serve_demo_runs_the_simulation(seeded_db: Path, tmp_path: Path) -> None:
-    runs = _serve_and_watch(_copy(seeded_db, tmp_path))
-    assert runs
+    # given a demo server, when a client subscribes to runs
+    with _serving(_copy(seeded_db, tmp_path)) as (base, key):
+        url = base.replace("http://", "ws://") + "/graphql"
+        with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws:
+            ws.send(
+                json.dumps(
+                    {"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}
+                )
+            )
+            assert json.loads(ws.recv(timeout=5))["type"] == "connection_ack"
+            query = "subscription { runStatusChanged { status run { runId } } }"
+            ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
+            # then a run starts within seconds
+            event = json.loads(ws.recv(timeout=5))
+        assert event["type"] == "next", event
+        assert event["payload"]["data"]["runStatusChanged"]["status"] == "RUNNING"
+        runs = _run_ids(base, key)
     assert len(_sessions(runs)) == 1, runs
+    # and stopping the server finished the runs under way
+    assert _count_runs(tmp_path) >= len(runs)
+    assert _count_runs(tmp_path, ("RUNNING",)) == 0
 
 
 def test_serve_demo_with_workers_simulates_once(seeded_db: Path, tmp_path: Path) -> None:
@@ -367,10 +397,14 @@ def test_serve_demo_with_workers_simulates_once(seeded_db: Path, tmp_path: Path)
     redis = PrivateRedis(tmp_path)
     redis.start()
     try:
-        runs = _serve_and_watch(
-            _copy(seeded_db, tmp_path), "--workers", "2", env={"GATEWAY_REDIS_URL": redis.url}
-        )
+        env = {"GATEWAY_REDIS_URL": redis.url}
+        with _serving(_copy(seeded_db, tmp_path), "--workers", "2", env=env) as (base, key):
+            deadline = time.monotonic() + 5
+            while not (runs := _run_ids(base, key)) and time.monotonic() < deadline:
+                time.sleep(0.3)
+            assert runs, "runs start within seconds of the server answering"
+            time.sleep(1.5)  # each worker has started by now: a second simulation would show
+            runs = _run_ids(base, key)
     finally:
         redis.kill()
-    assert runs
     assert len(_sessions(runs)) == 1, runs

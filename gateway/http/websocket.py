@@ -33,6 +33,8 @@ from contextlib import suppress
 from datetime import timedelta
 from typing import Any, cast
 
+from graphql import GraphQLError
+from graphql.language import OperationType
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -49,7 +51,10 @@ from strawberry.utils.aio import aclosing
 
 from gateway.context import ConnectionContext
 from gateway.errors import GatewayError
+from gateway.http.documents import DOCUMENTS
+from gateway.http.errors import log_errors
 from gateway.live.streams import close_streams
+from gateway.resolvers.arguments import first_violation
 from gateway.services import Services
 
 log = logging.getLogger("gateway.websocket")
@@ -63,6 +68,36 @@ def _limit_error(limit: int) -> dict[str, Any]:
         " may run (GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION); complete one first.",
         "extensions": {"code": "RATE_LIMITED"},
     }
+
+
+def _refusal(
+    schema: Any, request_id: str, query: str, variables: Any, operation_name: str | None
+) -> dict[str, Any] | None:
+    """The error refusing an operation before it runs: one that is not a subscription, or
+    whose arguments are past their limits (the HTTP endpoint checks these itself). None lets
+    strawberry run it, and report what else is wrong with it."""
+    document = DOCUMENTS.get(query)
+    if document.error is not None or document.ast is None:
+        return None
+    chosen = [
+        op for op in document.operations if operation_name is None or op.name == operation_name
+    ]
+    if len(chosen) != 1:
+        return None
+    error: GraphQLError | None
+    if chosen[0].kind != OperationType.SUBSCRIPTION:
+        error = GraphQLError(
+            "Only subscriptions run over WebSocket; send queries and mutations over HTTP"
+            " (POST /graphql).",
+            extensions={"code": "BAD_USER_INPUT"},
+        )
+    else:
+        error = first_violation(schema._schema, document.ast, operation_name, variables)
+    if error is None:
+        return None
+    log_errors([error], request_id, operation_name)
+    formatted: dict[str, Any] = error.formatted  # type: ignore[assignment]
+    return formatted
 
 
 def _log_limited(context: ConnectionContext) -> None:
@@ -102,6 +137,19 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None])
             error = {"id": message["id"], "type": "error", "payload": [_limit_error(limit)]}
             await self.send_message(cast(Any, error))
             return
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            payload = message["payload"]
+            refusal = _refusal(
+                self.schema,
+                self.context.request_id,
+                payload["query"],
+                payload.get("variables"),
+                payload.get("operationName"),
+            )
+            if refusal is not None:
+                error = {"id": message["id"], "type": "error", "payload": [refusal]}
+                await self.send_message(cast(Any, error))
+                return
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[ConnectionContext, None]) -> None:
@@ -197,6 +245,21 @@ class LegacyWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
             error = {"type": "error", "id": message["id"], "payload": _limit_error(limit)}
             await self.send_message(cast(Any, error))
             return
+        if self.connection_acknowledged:
+            payload = message["payload"]
+            refusal = _refusal(
+                self.schema,
+                self.context.request_id,
+                payload["query"],
+                payload.get("variables"),
+                payload.get("operationName"),
+            )
+            if refusal is not None:
+                if message["id"] in self.tasks:
+                    await self.cleanup_operation(message["id"])
+                error = {"type": "error", "id": message["id"], "payload": refusal}
+                await self.send_message(cast(Any, error))
+                return
         await super().handle_start(message)
 
     async def handle_async_results(

@@ -1,0 +1,165 @@
+"""A subscription's stream on its own (in process, both backends): replay bounds, and live
+changes in seq order without gap or duplicate whatever order the broker delivers them in."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gateway.auth.keys import create_key
+from gateway.context import Context, make_context
+from gateway.cursors import decode_event_cursor, encode_event_cursor
+from gateway.db import accounts, changelog
+from gateway.errors import BadUserInput, Unauthenticated
+from gateway.live.broker import MemoryBroker
+from gateway.live.changes import Change
+from gateway.live.streams import REPLAY_MAX, ChangeStream, Match, open_stream
+from gateway.services import Services
+from tests import events as e
+from tests.conftest import Api
+
+RUNS = Match("run")
+
+
+@pytest.fixture
+async def ctx(services: Services, account_id: str) -> Context:
+    key = await create_key(services.db, account_id, "viewer")
+    authorization = f"Bearer {key}"
+    principal = await services.authenticator.principal(authorization)
+    return make_context(services, principal, "test", authorization)
+
+
+@pytest.fixture
+async def unpublished(services: Services) -> AsyncIterator[None]:
+    """While active, committed changes reach the change log but not the broker."""
+    publisher = services.db.publisher
+    services.db.publisher = None
+    try:
+        yield
+    finally:
+        services.db.publisher = publisher
+
+
+async def next_run(stream: ChangeStream) -> tuple[str, str, int]:
+    async with asyncio.timeout(5):
+        delivery = await anext(stream)
+    assert delivery.change.seq is not None
+    return delivery.row.run_id, delivery.change.status, delivery.change.seq
+
+
+def test_event_cursors_round_trip_and_refuse_anything_else() -> None:
+    assert decode_event_cursor(encode_event_cursor(42)) == 42
+    for bad in ("", "x", encode_event_cursor(1)[:-2], "WzEsImV2ZW50IiwtMV0", "WzIsImV2ZW50IiwxXQ"):
+        with pytest.raises(BadUserInput):
+            decode_event_cursor(bad)
+
+
+async def test_changes_the_broker_skipped_are_read_from_the_log_in_order(
+    services: Services, ingester: Api, ctx: Context
+) -> None:
+    await ingester.data(e.INGEST, {"events": [e.flow(), e.integration("int-1")]})
+    stream = await open_stream(ctx, RUNS, None)
+    try:
+        # Given two committed changes the broker never delivered
+        services.db.publisher, publisher = None, services.db.publisher
+        try:
+            batch = [e.run_started("run-1", "int-1", 10), e.run_started("run-2", "int-1", 11)]
+            await ingester.data(e.INGEST, {"events": batch})
+        finally:
+            services.db.publisher = publisher
+        # When a later change arrives
+        await ingester.data(e.INGEST, {"events": [e.run_started("run-3", "int-1", 12)]})
+        # Then the stream delivers the skipped ones first, in order
+        got = [await next_run(stream) for _ in range(3)]
+        assert [(run, status) for run, status, _ in got] == [
+            ("run-1", "RUNNING"),
+            ("run-2", "RUNNING"),
+            ("run-3", "RUNNING"),
+        ]
+        seqs = [seq for *_, seq in got]
+        assert seqs == sorted(seqs)
+        # And a change the broker delivers again (or late) is not delivered twice
+        async with services.db.read() as conn:
+            [again] = await changelog.after(conn, ctx.account_id, seqs[1] - 1, 1)
+        assert isinstance(services.broker, MemoryBroker)
+        services.broker.deliver([again])
+        await ingester.data(e.INGEST, {"events": [e.run_finished("run-1", "OK", 13)]})
+        assert await next_run(stream) == ("run-1", "OK", seqs[-1] + 1)
+    finally:
+        await stream.aclose()
+    assert stream.closed
+
+
+async def test_a_resumed_stream_replays_then_goes_live_without_duplicates(
+    services: Services, ingester: Api, ctx: Context, unpublished: None
+) -> None:
+    await ingester.data(e.INGEST, {"events": [e.flow(), e.integration("int-1")]})
+    async with services.db.read() as conn:
+        start = await changelog.last_seq(conn, ctx.account_id)
+    batch = [e.run_started("run-1", "int-1", 10), e.run_finished("run-1", "FAILED", 11)]
+    await ingester.data(e.INGEST, {"events": batch})
+    stream = await open_stream(ctx, RUNS, encode_event_cursor(start))
+    try:
+        # A change already replayed, delivered by the broker after the replay was read
+        async with services.db.read() as conn:
+            replayed = await changelog.after(conn, ctx.account_id, start, 10)
+        assert isinstance(services.broker, MemoryBroker)
+        services.broker.deliver(replayed)
+        assert await next_run(stream) == ("run-1", "RUNNING", start + 1)
+        assert await next_run(stream) == ("run-1", "FAILED", start + 2)
+        services.db.publisher = services.broker.publish
+        await ingester.data(e.INGEST, {"events": [e.run_started("run-2", "int-1", 12)]})
+        assert await next_run(stream) == ("run-2", "RUNNING", start + 3)
+    finally:
+        await stream.aclose()
+
+
+async def test_more_than_the_replay_window_after_the_cursor_is_refused(
+    services: Services, ctx: Context
+) -> None:
+    async with services.db.write(ctx.account_id) as uow:
+        uow.record(
+            *(Change(ctx.account_id, "run", f"r{i}", "OK", None, e.T0) for i in range(REPLAY_MAX))
+        )
+    # Exactly the window replays
+    stream = await open_stream(ctx, RUNS, encode_event_cursor(0))
+    await stream.aclose()
+    async with services.db.write(ctx.account_id) as uow:
+        uow.record(Change(ctx.account_id, "run", "one-more", "OK", None, e.T0))
+    with pytest.raises(BadUserInput, match=f"More than {REPLAY_MAX} changes.*re-read the view"):
+        await open_stream(ctx, RUNS, encode_event_cursor(0))
+    # The refused stream left no subscriber behind
+    assert isinstance(services.broker, MemoryBroker)
+    assert ctx.account_id not in services.broker._subscribers
+
+
+async def test_a_cursor_older_than_the_kept_changes_is_refused(
+    services: Services, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(changelog, "KEEP", 3)
+    monkeypatch.setattr(changelog, "_PRUNE_EVERY", 1)
+    for i in range(6):
+        async with services.db.write(ctx.account_id) as uow:
+            uow.record(Change(ctx.account_id, "run", f"r{i}", "OK", None, e.T0))
+    async with services.db.read() as conn:
+        assert await changelog.first_seq(conn, ctx.account_id) == 4
+    with pytest.raises(BadUserInput, match=r"older than the oldest change kept.*re-read the view"):
+        await open_stream(ctx, RUNS, encode_event_cursor(2))
+    # The cursor just before the oldest kept change still resumes
+    stream = await open_stream(ctx, RUNS, encode_event_cursor(3))
+    await stream.aclose()
+
+
+async def test_a_revoked_key_ends_the_stream_at_its_next_matching_change(
+    services: Services, ingester: Api, ctx: Context
+) -> None:
+    await ingester.data(e.INGEST, {"events": [e.flow(), e.integration("int-1")]})
+    stream = await open_stream(ctx, RUNS, None)
+    async with services.db.transaction() as conn:
+        assert await accounts.revoke_key(conn, ctx.principal.key_id)
+    await ingester.data(e.INGEST, {"events": [e.run_started("run-1", "int-1", 10)]})
+    with pytest.raises(Unauthenticated, match="revoked"):
+        await next_run(stream)
+    assert stream.closed

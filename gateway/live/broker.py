@@ -28,7 +28,7 @@ class SubscriberTooSlow(Exception):
 class Broker(Protocol):
     async def publish(self, changes: Iterable[Change]) -> None: ...
 
-    def subscribe(self, account_id: str) -> Subscription: ...
+    def subscribe(self, account_id: str, topic: Topic | None = None) -> Subscription: ...
 
     async def start(self) -> None: ...
 
@@ -38,13 +38,22 @@ class Broker(Protocol):
         """Raises if the broker cannot carry messages (``/readyz``)."""
 
 
+# What a subscriber follows within its account: ("flow" | "integration" | "run", ID); None
+# for every change of the account. The broker only offers it the changes of that object.
+Topic = tuple[str, str]
+_TOPIC_KINDS = ("flow", "integration", "run")
+
+
 class Subscription:
     """One subscriber's bounded queue of its account's changes; use as an async iterator and
     ``close()`` (or ``async with``) when done."""
 
-    def __init__(self, broker: MemoryBroker, account_id: str, size: int) -> None:
+    def __init__(
+        self, broker: MemoryBroker, account_id: str, size: int, topic: Topic | None = None
+    ) -> None:
         self._broker = broker
         self.account_id = account_id
+        self.topic = topic
         self._queue: asyncio.Queue[Change | None] = asyncio.Queue(size)
         self.dropped = False
         self._closed = False
@@ -106,16 +115,28 @@ class Subscription:
 
 
 class MemoryBroker:
-    """In-process fan-out by account."""
+    """In-process fan-out by account and topic: a change is offered to the account's
+    whole-account subscribers and to those following its flow, integration or run, so ten
+    thousand subscribers of one account cost a change only the few that follow its objects."""
 
     def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
         self.queue_size = queue_size
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+        # (account, topic kind or "", topic ID or "") -> subscribers
+        self._topics: dict[tuple[str, str, str], set[Subscription]] = defaultdict(set)
 
-    def subscribe(self, account_id: str) -> Subscription:
-        subscription = Subscription(self, account_id, self.queue_size)
+    def subscribe(self, account_id: str, topic: Topic | None = None) -> Subscription:
+        if topic is not None and topic[0] not in _TOPIC_KINDS:
+            raise ValueError(f"unknown topic kind {topic[0]!r}")
+        subscription = Subscription(self, account_id, self.queue_size, topic)
         self._subscribers[account_id].add(subscription)
+        self._topics[self._key(subscription)].add(subscription)
         return subscription
+
+    @staticmethod
+    def _key(subscription: Subscription) -> tuple[str, str, str]:
+        kind, object_id = subscription.topic or ("", "")
+        return (subscription.account_id, kind, object_id)
 
     def remove(self, subscription: Subscription) -> None:
         subscribers = self._subscribers.get(subscription.account_id)
@@ -123,11 +144,30 @@ class MemoryBroker:
             subscribers.discard(subscription)
             if not subscribers:
                 del self._subscribers[subscription.account_id]
+        key = self._key(subscription)
+        followers = self._topics.get(key)
+        if followers is not None:
+            followers.discard(subscription)
+            if not followers:
+                del self._topics[key]
 
     def deliver(self, changes: Iterable[Change]) -> None:
+        topics = self._topics
         for change in changes:
-            for subscription in list(self._subscribers.get(change.account_id, ())):
-                subscription.offer(change)
+            account = change.account_id
+            if account not in self._subscribers:
+                continue
+            keys = [
+                (account, "", ""),
+                (account, "flow", change.flow_id or ""),
+                (account, "integration", change.integration_id or ""),
+                (account, "run", change.run_id or ""),
+            ]
+            for key in keys:
+                followers = topics.get(key)
+                if followers:
+                    for subscription in list(followers):
+                        subscription.offer(change)
 
     async def publish(self, changes: Iterable[Change]) -> None:
         self.deliver(changes)

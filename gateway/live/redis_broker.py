@@ -55,7 +55,13 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from gateway.live.broker import DEFAULT_QUEUE_SIZE, MemoryBroker, SubscriberTooSlow, Subscription
+from gateway.live.broker import (
+    DEFAULT_QUEUE_SIZE,
+    MemoryBroker,
+    SubscriberTooSlow,
+    Subscription,
+    Topic,
+)
 from gateway.live.changes import Change
 
 log = logging.getLogger("gateway.live")
@@ -138,8 +144,8 @@ class RedisBroker:
 
     # --- the Broker protocol ------------------------------------------------------------
 
-    def subscribe(self, account_id: str) -> Subscription:
-        return self._local.subscribe(account_id)
+    def subscribe(self, account_id: str, topic: Topic | None = None) -> Subscription:
+        return self._local.subscribe(account_id, topic)
 
     async def publish(self, changes: Iterable[Change]) -> None:
         batch = list(changes)

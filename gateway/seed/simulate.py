@@ -509,7 +509,11 @@ class Simulation:
             await self._send(rest[i : i + 100])
 
     async def _refresh(self) -> None:
-        targets = await load_targets(self.services, self.account_id)
+        try:
+            targets = await load_targets(self.services, self.account_id)
+        except Exception as error:  # keep the integrations known so far
+            log.warning("simulate: could not re-read the integrations: %s", error)
+            return
         self.targets = {t.integration_id: t for t in targets}
         if not targets:
             log.warning(

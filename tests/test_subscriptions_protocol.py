@@ -266,3 +266,24 @@ def test_a_stopping_server_ends_its_subscriptions(tmp_path: Path) -> None:
     assert server.error is None
     assert server.svc.broker.subscriber_count() == 0  # type: ignore[attr-defined]
     assert sock.closed_with() in (1001, 1012)
+
+
+def test_the_server_pings_too(tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.http import websocket
+
+    monkeypatch.setattr(websocket, "KEEP_ALIVE_SECONDS", 0.05)
+    sock = tenant.socket()
+    assert sock.recv() == {"type": "ping"}
+    sock.send({"type": "pong"})
+    assert sock.recv() == {"type": "ping"}
+    sock.ws.close()
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+def test_a_message_over_the_body_limit_closes_1009(
+    live: LiveServer, tenant: Tenant, protocol: str
+) -> None:
+    sock = tenant.socket(protocol)
+    huge = {"flowId": "x" * live.settings.max_body_bytes}
+    sock.subscribe("1", RUNS, **huge)
+    assert sock.closed_with() == 1009

@@ -13,7 +13,10 @@
 - graphql-transport-ws: init timeout 4408, subscribe before ack 4401, duplicate id 4409, second
   init 4429, malformed messages 4400, ping answered with pong (strawberry's rules); added here:
   a message that is not a JSON object, or a subscribe without an id and a query, is 4400
-  instead of an unhandled exception, and the operation limit's error has a code.
+  instead of an unhandled exception, the operation limit's error has a code, and the server
+  pings too (every ``KEEP_ALIVE_SECONDS`` after the ack).
+- A message longer than ``GATEWAY_MAX_BODY_BYTES`` characters closes the socket (1009) before
+  it is parsed, as HTTP bounds a query's body.
 - Legacy graphql-ws (strawberry has no init timeout and lets a second ``connection_init`` swap
   the key): init timeout 4408, ``start`` before the ack 4401, second init 4429, malformed
   messages 4400, ``ka`` keep-alives after the ack.
@@ -29,15 +32,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import AsyncGenerator
 from contextlib import suppress
 from datetime import timedelta
+from json import JSONDecodeError
 from typing import Any, cast
 
 from graphql import GraphQLError
 from graphql.language import OperationType
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -116,6 +122,28 @@ def _valid_request(message: dict[str, Any]) -> bool:
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None]):
+    _pinger: asyncio.Task[None] | None = None
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self._pinger is None:
+            self._pinger = asyncio.create_task(self._ping())
+
+    async def _ping(self) -> None:
+        """The server's side of ping/pong: a ping every KEEP_ALIVE_SECONDS (clients answer
+        pong), so idle connections stay open through proxies and dead ones are noticed."""
+        with suppress(Exception):
+            while True:
+                await asyncio.sleep(KEEP_ALIVE_SECONDS)
+                await self.send_message({"type": "ping"})
+
+    async def shutdown(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._pinger
+        await super().shutdown()
+
     async def handle_message(self, message: Any) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             await self.handle_invalid_message("A message must be a JSON object with a type")
@@ -303,11 +331,36 @@ class LegacyWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
             close_streams(context)
 
 
+class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
+    """Messages larger than the query body limit (``GATEWAY_MAX_BODY_BYTES``) close the
+    socket with 1009 instead of being parsed."""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
+        limit = self.view.max_message_chars  # type: ignore[attr-defined]
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                text = await self.ws.receive_text()
+                if len(text) > limit:
+                    log.info("websocket message over %d characters: closed", limit)
+                    await self.ws.close(1009, f"A message may have at most {limit} characters")
+                    return
+                try:
+                    yield self.view.decode_json(text)
+                except JSONDecodeError as error:
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from error
+        except KeyError as error:
+            raise NonTextMessageReceived from error
+        except WebSocketDisconnect:
+            pass
+
+
 class GraphQLWebSocket(GraphQL[ConnectionContext, None]):
     """The WebSocket side of ``/graphql``."""
 
     graphql_transport_ws_handler_class = TransportWSHandler
     graphql_ws_handler_class = LegacyWSHandler
+    websocket_adapter_class = LimitedWebSocketAdapter
 
     def __init__(self, services: Services, schema: Any) -> None:
         settings = services.settings
@@ -324,6 +377,7 @@ class GraphQLWebSocket(GraphQL[ConnectionContext, None]):
             allowed_origins=settings.websocket_origins,
         )
         self.services = services
+        self.max_message_chars = settings.max_body_bytes
 
     async def get_context(self, request: Any, response: Any) -> ConnectionContext:
         assert isinstance(request, WebSocket)

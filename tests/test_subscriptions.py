@@ -590,7 +590,7 @@ def test_a_revoked_key_stops_receiving(tenant: Tenant, live: LiveServer) -> None
     sock.ws.close()
 
 
-def test_a_broker_drop_ends_the_subscription_telling_how_to_resume(
+def test_a_broker_drop_ends_the_subscription_and_resuming_misses_nothing(
     tenant: Tenant, live: LiveServer
 ) -> None:
     from gateway.live.broker import SubscriberTooSlow
@@ -613,6 +613,16 @@ def test_a_broker_drop_ends_the_subscription_telling_how_to_resume(
     assert error["extensions"]["lastCursor"] == event["cursor"]
     assert "after:" in error["message"]
     assert sock.recv() == {"id": "runs", "type": "complete"}
+    tenant.following(0)
+    # When changes happen before the client resumes with the last cursor, it gets each once
+    tenant.ingest(e.run_finished("run-1", "OK", 11), e.run_started("run-2", "int-1", 12))
+    sock.subscribe("resumed", RUNS, after=error["extensions"]["lastCursor"])
+    resumed = sock.events("resumed", 2)
+    assert [run_of(ev) for ev in resumed] == [
+        ("run-1", "RUNNING", "OK", "OK"),
+        ("run-2", None, "RUNNING", "RUNNING"),
+    ]
+    sock.quiet()
     sock.ws.close()
 
 

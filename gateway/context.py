@@ -19,6 +19,26 @@ if TYPE_CHECKING:
 
 
 @dataclass
+class ResponseBudget:
+    """The bytes of stored bodies an operation may still put in its answer. Bodies are the
+    large part of any answer: counting them as they resolve stops a query at about the
+    response size limit instead of building a gigabyte and refusing it afterwards."""
+
+    remaining: int
+    exceeded: bool = False
+
+    def take(self, size: int) -> bool:
+        """Whether a body of ``size`` bytes still fits (it is then counted)."""
+        if self.exceeded:
+            return False
+        self.remaining -= size
+        if self.remaining < 0:
+            self.exceeded = True
+            return False
+        return True
+
+
+@dataclass
 class Context:
     services: Services
     principal: Principal
@@ -28,6 +48,7 @@ class Context:
     extras: dict[str, Any] = field(default_factory=dict)
     # The Authorization value the principal came from: a subscription checks it again per event.
     authorization: str | None = None
+    budget: ResponseBudget = field(default_factory=lambda: ResponseBudget(2**62))
 
     @property
     def account_id(self) -> str:
@@ -36,6 +57,7 @@ class Context:
     def renew_loaders(self) -> None:
         """Fresh loaders: nothing loaded before (an earlier event) is served again."""
         self.loaders = Loaders(self.services.db, self.principal.account_id)
+        self.budget = ResponseBudget(self.services.settings.max_response_bytes)
 
 
 def make_context(
@@ -48,6 +70,7 @@ def make_context(
         links=services.links,
         request_id=request_id,
         authorization=authorization,
+        budget=ResponseBudget(services.settings.max_response_bytes),
     )
 
 

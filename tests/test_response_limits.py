@@ -156,3 +156,81 @@ async def test_the_service_sets_the_statement_timeout(services: Services) -> Non
         else:
             timeout = (await conn.execute(text("SHOW statement_timeout"))).scalar()
             assert timeout == "10s"
+
+
+async def test_bodies_stop_counting_at_the_limit_while_resolving(
+    settings: Settings,
+    services: Services,
+    account_id: str,
+    ingester: Api,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 20 steps with 50 KB bodies each way; 10 aliases would build 20 MB of bodies.
+    body = "y" * 50_000
+    payload = {
+        "request": {"method": "POST", "url": "https://api.test/x", "headers": [], "body": body},
+        "response": {"statusCode": 200, "headers": [], "body": body},
+    }
+    batch = [e.flow(), e.integration("int-1"), e.run_started("run-1", "int-1", 10)]
+    batch += [
+        e.step_finished(f"s{n}", "run-1", n, 11, 12, payload=payload) for n in range(20)
+    ]
+    await ingester.data(e.INGEST, {"events": batch})
+    steps = (
+        'run(runId: "run-1") { steps(first: 20) { nodes { payload {'
+        " request { body } response { bodyRaw bodyJson } } } } }"
+    )
+    query = "{ " + " ".join(f"a{i}: {steps}" for i in range(10)) + " }"
+
+    from gateway.context import ResponseBudget
+
+    counted: list[int] = []
+    take = ResponseBudget.take
+
+    def counting(self: ResponseBudget, size: int) -> bool:
+        fits = take(self, size)
+        if fits:
+            counted.append(size)
+        return fits
+
+    monkeypatch.setattr(ResponseBudget, "take", counting)
+    async with client_with(
+        settings, services, account_id, "viewer", max_response_bytes=1_000_000
+    ) as small:
+        body_out = (await small.post(query)).json()
+    assert body_out["data"] is None
+    assert body_out["errors"][0]["extensions"] == {"code": "RESPONSE_TOO_LARGE"}
+    # At most the limit's worth of bodies was put together, not 20 MB.
+    assert sum(counted) <= 1_000_000
+    assert len(counted) == 1_000_000 // 50_000
+
+
+async def test_json_nested_deeper_than_an_answer_can_carry_is_null(
+    ingester: Api, viewer: Api
+) -> None:
+    deep = "[" * 500 + "]" * 500
+    payload = {
+        "request": {"method": "GET", "url": "https://api.test/x", "headers": []},
+        "response": {"statusCode": 200, "headers": [], "body": deep},
+    }
+    shallow = "[" * 100 + "]" * 100
+    other = {
+        "request": {"method": "GET", "url": "https://api.test/x", "headers": []},
+        "response": {"statusCode": 200, "headers": [], "body": shallow},
+    }
+    batch = [
+        e.flow(),
+        e.integration("int-1"),
+        e.run_started("run-1", "int-1", 10),
+        e.step_finished("s1", "run-1", 1, 11, 12, payload=payload),
+        e.step_finished("s2", "run-1", 2, 12, 13, payload=other),
+    ]
+    await ingester.data(e.INGEST, {"events": batch})
+    query = '{ step(stepId: "%s") { payload { response { bodyRaw bodyJson } } } }'
+    data = await viewer.data(query % "s1")
+    assert data["step"]["payload"]["response"] == {"bodyRaw": deep, "bodyJson": None}
+    data = await viewer.data(query % "s2")
+    nested = data["step"]["payload"]["response"]["bodyJson"]
+    for _ in range(99):
+        nested = nested[0]
+    assert nested == []

@@ -347,12 +347,16 @@ class GraphQLEndpoint:
             e["extensions"]["code"] == "INTERNAL" for e in body_out.get("errors", ())
         ):
             status = 500
+        if context.budget.exceeded:  # stopped while resolving: the bodies alone were too many
+            return self._respond(
+                self._too_large(None, operation, request_id), status, media_type, request_id
+            )
         encoded = orjson.dumps(body_out)
         if len(encoded) > settings.max_response_bytes:
             encoded = self._too_large(len(encoded), operation, request_id)
         return self._respond(encoded, status, media_type, request_id)
 
-    def _too_large(self, size: int, operation: Operation, request_id: str) -> bytes:
+    def _too_large(self, size: int | None, operation: Operation, request_id: str) -> bytes:
         limit = self.services.settings.max_response_bytes
         too_large = GraphQLError("", extensions={"code": "RESPONSE_TOO_LARGE"})
         log_errors([too_large], request_id, operation.name)
@@ -361,8 +365,9 @@ class GraphQLEndpoint:
             if operation.kind == GraphQLOperationType.MUTATION
             else ""
         )
+        would_be = f"would be {size} bytes," if size is not None else "would be"
         message = (
-            f"The response would be {size} bytes, more than the limit of {limit}; ask for"
+            f"The response {would_be} more than the limit of {limit} bytes; ask for"
             f" smaller pages or fewer fields (payload bodies are the largest).{kept}"
         )
         error = {"message": message, "extensions": {"code": "RESPONSE_TOO_LARGE"}}

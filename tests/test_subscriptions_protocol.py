@@ -4,6 +4,7 @@ a real uvicorn server on a fresh SQLite file (the rules do not depend on the bac
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -287,3 +288,24 @@ def test_a_message_over_the_body_limit_closes_1009(
     huge = {"flowId": "x" * live.settings.max_body_bytes}
     sock.subscribe("1", RUNS, **huge)
     assert sock.closed_with() == 1009
+
+
+def test_expected_errors_are_one_log_line_each(
+    tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway")
+    sock = tenant.socket()
+    sock.subscribe("bad-cursor", RUNS, after="nope")
+    assert code_of(sock.recv(), "bad-cursor") == "BAD_USER_INPUT"
+    sock.subscribe("query", "{ viewer { accountId } }")
+    assert code_of(sock.recv(), "query") == "BAD_USER_INPUT"
+    sock.ws.close()
+    bad = open_socket(tenant.server, TRANSPORT_WS)
+    bad.send({"type": "connection_init", "payload": {"Authorization": "Bearer gw_0_wrong"}})
+    assert bad.closed_with() == 4403
+    lines = [r for r in caplog.records if r.name.startswith("gateway")]
+    coded = [r.getMessage() for r in lines if "BAD_USER_INPUT" in r.getMessage()]
+    assert len(coded) == 2, [r.getMessage() for r in lines]
+    assert any("UNAUTHENTICATED" in r.getMessage() for r in lines)
+    assert all(r.exc_info is None for r in lines)
+    assert all("nope" not in r.getMessage() for r in lines)  # the client's input is not logged

@@ -23,6 +23,10 @@
 - ``GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION`` operations at most per socket; past it that
   operation gets an error coded RATE_LIMITED and the others go on.
 
+The handlers' overrides follow strawberry 0.341's (``run_operation``, ``handle_async_results``
+are its code with an operation context of their own): check them when upgrading strawberry;
+tests/test_subscriptions_protocol.py pins each rule.
+
 Every error goes through the same coding as HTTP (``OperationGuard`` codes each streamed
 result); expected ones are one log line.
 """

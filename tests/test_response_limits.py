@@ -234,3 +234,55 @@ async def test_json_nested_deeper_than_an_answer_can_carry_is_null(
     for _ in range(99):
         nested = nested[0]
     assert nested == []
+
+
+async def test_a_write_waits_for_its_account_longer_than_a_statement_may_run(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from gateway.db import engine as engine_module
+
+    db = Database.from_url(database_url, statement_timeout=0.3)
+    if db.is_sqlite:
+        await db.dispose()
+        pytest.skip("SQLite has one writer at a time; its busy_timeout does the waiting")
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with db.transaction("busy-account"):
+            held.set()
+            await release.wait()
+
+    try:
+        task = asyncio.create_task(holder())
+        await held.wait()
+        waiter = asyncio.create_task(_write_once(db))
+        await asyncio.sleep(1.0)  # three statement timeouts
+        assert not waiter.done()
+        release.set()
+        await waiter  # it got the lock once the holder committed
+        await task
+        # A wait past LOCK_WAIT_SECONDS gives up without changing anything.
+        monkeypatch.setattr(engine_module, "LOCK_WAIT_SECONDS", 0.2)
+        release.clear()
+        held.clear()
+        task = asyncio.create_task(holder())
+        await held.wait()
+        with pytest.raises(engine_module.AccountBusy):
+            await _write_once(db)
+        error = coded(
+            GraphQLError("x", path=["ingestEvents"], original_error=engine_module.AccountBusy()),
+            "r1",
+        )
+        assert error.extensions == {"code": "SERVICE_UNAVAILABLE"}
+        release.set()
+        await task
+    finally:
+        await db.dispose()
+
+
+async def _write_once(db: Database) -> None:
+    async with db.transaction("busy-account") as conn:
+        await conn.execute(text("SELECT 1"))

@@ -14,6 +14,7 @@ running in aiosqlite's thread). A statement stopped this way raises an error tha
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import sqlite3
@@ -138,6 +139,31 @@ class UnitOfWork:
         self.changes.extend(changes)
 
 
+# How long a write waits for its account's lock (other writes of the account), and how often
+# it asks again. The wait is not one blocking statement: that would count against the
+# statement timeout, and a write queued behind a few large batches would fail.
+LOCK_WAIT_SECONDS = 60.0
+_LOCK_POLL = (0.002, 0.05)  # first and longest pause between attempts
+
+
+class AccountBusy(Exception):
+    """The account's other writes held its lock longer than LOCK_WAIT_SECONDS."""
+
+
+async def _lock_account(conn: AsyncConnection, account_id: str) -> None:
+    key = {"k": _lock_key(account_id)}
+    try_lock = text("SELECT pg_try_advisory_xact_lock(:k)")
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    pause = _LOCK_POLL[0]
+    while not await conn.scalar(try_lock, key):
+        if time.monotonic() > deadline:
+            raise AccountBusy(
+                f"other writes of account {account_id!r} held it for {LOCK_WAIT_SECONDS:g} s"
+            )
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, _LOCK_POLL[1])
+
+
 class Database:
     """The one engine of a process, with the connection kinds its callers need."""
 
@@ -187,9 +213,7 @@ class Database:
             await conn.execution_options(**{_WRITE: True})
             async with conn.begin():
                 if account_id is not None and not self.is_sqlite:
-                    await conn.execute(
-                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(account_id)}
-                    )
+                    await _lock_account(conn, account_id)
                 yield conn
 
     async def ping(self) -> None:

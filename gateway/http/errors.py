@@ -5,7 +5,8 @@
   variable coercion, a scalar's parser): ``BAD_USER_INPUT`` unless it already has a code.
   (An exception escaping an extension never gets here: strawberry answers it outside the
   operation, and the endpoint masks it.)
-- A database statement cancelled by its timeout is ``TIMEOUT``.
+- A database statement cancelled by its timeout is ``TIMEOUT``; a write that waited too long
+  for its account's other writes is ``SERVICE_UNAVAILABLE`` (nothing was changed).
 - Anything else is unexpected: masked as ``INTERNAL`` with the request id.
 
 Expected errors are logged as one line (code, request id, operation name, the field's path);
@@ -22,12 +23,15 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from gateway.db.engine import is_statement_timeout
+from gateway.db.engine import AccountBusy, is_statement_timeout
 from gateway.errors import CODES, GatewayError
 
 log = logging.getLogger("gateway.errors")
 
 STATEMENT_TIMEOUT_MESSAGE = "A database statement took longer than its time limit."
+ACCOUNT_BUSY_MESSAGE = (
+    "The account's other writes kept it busy for too long; nothing was changed, try again."
+)
 
 
 def internal_message(request_id: str | None) -> str:
@@ -51,6 +55,8 @@ def coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
         return error
     if original is not None and is_statement_timeout(original):
         return _with(error, STATEMENT_TIMEOUT_MESSAGE, {"code": "TIMEOUT"})
+    if isinstance(original, AccountBusy):
+        return _with(error, ACCOUNT_BUSY_MESSAGE, {"code": "SERVICE_UNAVAILABLE"})
     if error.path is None:
         return _with(error, error.message, {**extensions, "code": "BAD_USER_INPUT"})
     masked = _with(

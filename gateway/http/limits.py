@@ -322,13 +322,18 @@ class _Analyzer:
 
 
 def _longest_list(value: Any, path: str) -> tuple[str, int] | None:
-    """The longest list inside an argument value, with its path (``filter.status``)."""
-    if isinstance(value, list):
-        return path, len(value)
-    if isinstance(value, dict):
-        found = [_longest_list(item, f"{path}.{key}") for key, item in value.items()]
-        return max((f for f in found if f is not None), key=lambda f: f[1], default=None)
-    return None
+    """The longest list inside an argument value, with its path (``filter.status``); read
+    without recursion, since a variable's objects may be nested any depth."""
+    longest: tuple[str, int] | None = None
+    stack = [(value, path)]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, list):
+            if longest is None or len(value) > longest[1]:
+                longest = path, len(value)
+        elif isinstance(value, dict):
+            stack += [(item, f"{path}.{key}") for key, item in reversed(value.items())]
+    return longest
 
 
 def _too_complex(message: str, operation: OperationDefinitionNode) -> GraphQLError:

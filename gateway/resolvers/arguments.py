@@ -8,14 +8,16 @@ no resolver repeats the check, and none can forget it. Lists are checked item by
 
 This runs as a schema extension of its own rather than inside the operation guard's cost
 limits (``gateway.http.limits``): those look at the shape of an operation, this at the text
-it carries, declared by the types.
+it carries, declared by the types. Values are read no deeper than the types declare, without
+recursion: what is nested deeper is GraphQL's coercion to refuse.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Union
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -23,9 +25,14 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLArgument,
     GraphQLError,
+    GraphQLInputField,
     GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLList,
     GraphQLNamedType,
+    GraphQLNonNull,
     GraphQLSchema,
     InlineFragmentNode,
     ListValueNode,
@@ -41,8 +48,16 @@ from strawberry.extensions import SchemaExtension
 
 from gateway.limits import LIMIT, TextLimit
 
-# A limit, or the limits of an input type's fields (by GraphQL name).
-Check = Union[TextLimit, "dict[str, Check]"]
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """What is checked in one argument or input field: its limit, or the checks of its input
+    type's fields (by GraphQL name), under the ``lists`` list wrappers its type declares."""
+
+    lists: int
+    limit: TextLimit | dict[str, Check]
+
+
 _DEFINITION = "strawberry-definition"
 
 
@@ -53,13 +68,26 @@ def _declared(item: Any) -> TextLimit | None:
     return limit if isinstance(limit, TextLimit) else None
 
 
+def _list_depth(type_: GraphQLInputType) -> int:
+    lists = 0
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        lists += isinstance(type_, GraphQLList)
+        type_ = type_.of_type
+    return lists
+
+
+def _check(item: GraphQLArgument | GraphQLInputField, building: set[str]) -> Check | None:
+    limit = _declared(item) or _input_checks(get_named_type(item.type), building)
+    return Check(_list_depth(item.type), limit) if limit else None
+
+
 def _input_checks(named: GraphQLNamedType, building: set[str]) -> dict[str, Check] | None:
     if not isinstance(named, GraphQLInputObjectType) or named.name in building:
         return None
     building.add(named.name)
     checks: dict[str, Check] = {}
     for name, field in named.fields.items():
-        check = _declared(field) or _input_checks(get_named_type(field.type), building)
+        check = _check(field, building)
         if check:
             checks[name] = check
     building.discard(named.name)
@@ -77,7 +105,7 @@ def _plan(schema: GraphQLSchema) -> dict[tuple[str, str], dict[str, Check]]:
                 continue
             checks: dict[str, Check] = {}
             for arg_name, arg in args.items():
-                check = _declared(arg) or _input_checks(get_named_type(arg.type), set())
+                check = _check(arg, set())
                 if check:
                     checks[arg_name] = check
             if checks:
@@ -102,31 +130,50 @@ def _raw(node: ValueNode, variables: Mapping[str, Any], defaults: Mapping[str, A
     return None
 
 
-def _violation(check: Check, value: Any, path: str, coordinate: str) -> GraphQLError | None:
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            error = _violation(check, item, f"{path}[{index}]", coordinate)
-            if error is not None:
-                return error
-        return None
-    if isinstance(check, TextLimit):
-        if isinstance(value, str) and len(value) > check.max_chars:
-            return GraphQLError(
-                f'"{path}" of {coordinate} takes at most {check.max_chars:,} characters '
-                f"({check.what}), got {len(value):,}.",
-                extensions={
-                    "code": "BAD_USER_INPUT",
-                    "argument": path,
-                    "maxLength": check.max_chars,
-                },
+def _items(check: Check, value: Any, path: str) -> list[tuple[Any, str]]:
+    """The values under the check's declared lists, with their paths; a value that is not a
+    list where one is declared stands for a list of itself (GraphQL's input coercion)."""
+    level = [(value, path)]
+    for _ in range(check.lists):
+        level = [
+            pair
+            for item, where in level
+            for pair in (
+                [(v, f"{where}[{i}]") for i, v in enumerate(item)]
+                if isinstance(item, list)
+                else [(item, where)]
             )
-        return None
-    if isinstance(value, dict):
-        for name, sub in check.items():
-            if name in value:
-                error = _violation(sub, value[name], f"{path}.{name}", coordinate)
-                if error is not None:
-                    return error
+        ]
+    return level
+
+
+def _violation(check: Check, value: Any, path: str, coordinate: str) -> GraphQLError | None:
+    """The first text past its limit, read without recursion and no deeper than the types
+    declare: deeper lists or objects are left to GraphQL's coercion, which refuses them."""
+    stack = [(check, value, path)]
+    while stack:
+        check, value, path = stack.pop()
+        pending: list[tuple[Check, Any, str]] = []
+        for item, where in _items(check, value, path):
+            limit = check.limit
+            if isinstance(limit, TextLimit):
+                if isinstance(item, str) and len(item) > limit.max_chars:
+                    return GraphQLError(
+                        f'"{where}" of {coordinate} takes at most {limit.max_chars:,}'
+                        f" characters ({limit.what}), got {len(item):,}.",
+                        extensions={
+                            "code": "BAD_USER_INPUT",
+                            "argument": where,
+                            "maxLength": limit.max_chars,
+                        },
+                    )
+            elif isinstance(item, dict):
+                pending += [
+                    (sub, item[name], f"{where}.{name}")
+                    for name, sub in limit.items()
+                    if name in item
+                ]
+        stack += reversed(pending)
     return None
 
 

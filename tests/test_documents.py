@@ -95,8 +95,8 @@ def test_repeated_fields_are_refused_with_the_limit_named() -> None:
     assert errors == [
         (
             "QUERY_TOO_COMPLEX",
-            'The field "viewer" is selected 700 times in one selection set; the limit is '
-            f"{LIMITS.max_field_repeats}.",
+            'The field "viewer" is selected 700 times in one selection set (fragments included);'
+            f" the limit is {LIMITS.max_field_repeats}.",
         )
     ]
     # a few repeats are fine (they merge)
@@ -148,3 +148,19 @@ def test_documents_are_parsed_and_validated_once() -> None:
 def test_operations_are_outlined(query: str, kinds: list[tuple[str, str | None, object]]) -> None:
     operations = DocumentCache(LIMITS).get(query).operations
     assert [(o.kind.value, o.name, o.root_fields) for o in operations] == kinds
+
+
+def test_repeats_merged_through_fragments_count_too() -> None:
+    inline = "{ " + " ".join(["... on Query { viewer { accountId } }"] * 300) + " }"
+    spreads = " ".join(f"...F{i}" for i in range(140))
+    named = "{ " + spreads + " } " + " ".join(
+        f"fragment F{i} on Query {{ viewer {{ accountId }} }}" for i in range(140)
+    )
+    for query, count in ((inline, 300), (named, 140)):
+        started = time.perf_counter()
+        [(code, message)] = validation(query)
+        assert time.perf_counter() - started < 0.5
+        assert code == "QUERY_TOO_COMPLEX"
+        assert f'"viewer" is selected {count} times' in message
+    # the same fragment spread again merges for free: fine
+    assert validation("{ ...A ...A ...A } fragment A on Query { viewer { accountId } }") == []

@@ -21,8 +21,11 @@ from typing import Final
 from graphql import (
     DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
+    InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -41,8 +44,9 @@ __all__ = ["DOCUMENTS", "LIMITS", "Document", "DocumentCache", "Operation"]
 QUERY_TOO_COMPLEX: Final = "QUERY_TOO_COMPLEX"
 _PARSING_ABORTED: Final = "Parsing aborted."
 # graphql-core's budget for comparing fields that share a response name (default 500,000,
-# about a second of CPU). Documents within our limits need a few thousand.
-COMPARISON_BUDGET: Final = 100_000
+# about a second of CPU). GraphiQL's introspection query and the dashboard's deep view need
+# under 1,000.
+COMPARISON_BUDGET: Final = 10_000
 overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = COMPARISON_BUDGET
 # graphql-core stops after this many validation errors.
 MAX_VALIDATION_ERRORS: Final = 100
@@ -120,31 +124,61 @@ def _validate(
 
 
 class _RepeatCounter(Visitor):
-    """Finds the response name selected most often in one selection set."""
+    """Finds the response name selected most often in one selection set, counting the fields
+    that inline fragments and fragment spreads merge into it (what graphql-core compares
+    pairwise). A fragment spread twice in one selection set counts once: identical spreads
+    cost graphql-core nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, fragments: dict[str, FragmentDefinitionNode]) -> None:
         super().__init__()
+        self.fragments = fragments
+        self._memo: dict[str, Counter[str]] = {}
         self.worst: tuple[int, str] = (0, "")
 
     def enter_selection_set(self, node: SelectionSetNode, *_args: object) -> None:
-        names = Counter(
-            (s.alias or s.name).value for s in node.selections if isinstance(s, FieldNode)
-        )
+        names = self._merged(node, frozenset())
         if names:
             name, count = names.most_common(1)[0]
             self.worst = max(self.worst, (count, name))
 
+    def _merged(self, node: SelectionSetNode, seen: frozenset[str]) -> Counter[str]:
+        names: Counter[str] = Counter()
+        spreads: set[str] = set()
+        for selection in node.selections:
+            if isinstance(selection, FieldNode):
+                names[(selection.alias or selection.name).value] += 1
+            elif isinstance(selection, InlineFragmentNode):
+                names.update(self._merged(selection.selection_set, seen))
+            elif isinstance(selection, FragmentSpreadNode):
+                spreads.add(selection.name.value)
+        for name in spreads - seen:  # a cycle is reported by validation
+            names.update(self._fragment(name, seen))
+        return names
+
+    def _fragment(self, name: str, seen: frozenset[str]) -> Counter[str]:
+        if name not in self._memo:
+            definition = self.fragments.get(name)
+            self._memo[name] = (
+                Counter()
+                if definition is None
+                else self._merged(definition.selection_set, seen | {name})
+            )
+        return self._memo[name]
+
 
 def _repeated_fields(ast: DocumentNode, limits: QueryLimits) -> list[GraphQLError]:
-    counter = _RepeatCounter()
+    fragments = {
+        d.name.value: d for d in ast.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    counter = _RepeatCounter(fragments)
     visit(ast, counter)
     count, name = counter.worst
     if count <= limits.max_field_repeats:
         return []
     return [
         _too_complex(
-            f'The field "{name}" is selected {count} times in one selection set; the limit is'
-            f" {limits.max_field_repeats}."
+            f'The field "{name}" is selected {count} times in one selection set (fragments'
+            f" included); the limit is {limits.max_field_repeats}."
         )
     ]
 

@@ -18,6 +18,9 @@ ENGINE_ID_MAX = 128
 ENGINE_ID_CHARS = "A-Za-z0-9_.:@-"
 ENGINE_ID = re.compile(f"[{ENGINE_ID_CHARS}]{{1,{ENGINE_ID_MAX}}}")
 
+# Values in one list argument (filters); lists with a limit of their own are checked by it.
+MAX_LIST_VALUES = 100
+
 # ingestEvents batch; bulk actions (disableIntegrations).
 MAX_INGEST_BATCH = 1000
 MAX_BULK_ACTION = 100

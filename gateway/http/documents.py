@@ -37,11 +37,10 @@ from graphql.validation.rules import overlapping_fields_can_be_merged
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.schema.schema import validate_document
 
-from gateway.http.limits import QueryLimits
+from gateway.http.limits import QUERY_TOO_COMPLEX, QueryLimits, too_complex
 
 __all__ = ["DOCUMENTS", "LIMITS", "Document", "DocumentCache", "Operation"]
 
-QUERY_TOO_COMPLEX: Final = "QUERY_TOO_COMPLEX"
 _PARSING_ABORTED: Final = "Parsing aborted."
 # graphql-core's budget for comparing fields that share a response name (default 500,000,
 # about a second of CPU). GraphiQL's introspection query and the dashboard's deep view need
@@ -52,10 +51,6 @@ overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = COMPARISON_BUDGET
 MAX_VALIDATION_ERRORS: Final = 100
 
 LIMITS = QueryLimits()
-
-
-def _too_complex(message: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": QUERY_TOO_COMPLEX})
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +115,7 @@ def _validate(
             f" needs more than {COMPARISON_BUDGET} comparisons (the limit). Select each field"
             " once per selection set."
         )
-    return [*kept, _too_complex(reason)]
+    return [*kept, too_complex(reason)]
 
 
 class _RepeatCounter(Visitor):
@@ -176,7 +171,7 @@ def _repeated_fields(ast: DocumentNode, limits: QueryLimits) -> list[GraphQLErro
     if count <= limits.max_field_repeats:
         return []
     return [
-        _too_complex(
+        too_complex(
             f'The field "{name}" is selected {count} times in one selection set (fragments'
             f" included); the limit is {limits.max_field_repeats}."
         )
@@ -194,7 +189,7 @@ def _limit_error(error: GraphQLError, limits: QueryLimits) -> GraphQLError:
         reason = f"The document is longer than {limits.max_source_chars} characters (the limit)."
     else:
         reason = f"The document is nested too deeply; the maximum depth is {limits.max_depth}."
-    return _too_complex(reason)
+    return too_complex(reason)
 
 
 def _outline(ast: DocumentNode) -> tuple[Operation, ...]:

@@ -45,6 +45,7 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     ListValueNode,
+    Node,
     NullValueNode,
     ObjectValueNode,
     OperationDefinitionNode,
@@ -59,9 +60,9 @@ from graphql import (
 )
 from graphql.utilities import get_operation_ast
 
-from gateway.limits import DEFAULT_PAGE, MAX_NODE_IDS, MAX_PAGE
+from gateway.limits import DEFAULT_PAGE, MAX_LIST_VALUES, MAX_NODE_IDS, MAX_PAGE
 
-__all__ = ["QueryLimits", "check_operation"]
+__all__ = ["QueryLimits", "check_operation", "too_complex"]
 
 BAD_USER_INPUT: Final = "BAD_USER_INPUT"
 QUERY_TOO_COMPLEX: Final = "QUERY_TOO_COMPLEX"
@@ -81,7 +82,7 @@ _HEAVY_FIELDS: Final = frozenset(
     }
 )
 # Fields whose list arguments are bounded elsewhere.
-_OWN_LIST_LIMITS: Final = frozenset({"ingestEvents", "nodes"})
+_OWN_LIST_LIMITS: Final = frozenset({"ingestEvents", "nodes", "disableIntegrations"})
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class QueryLimits:
     max_page_size: int = MAX_PAGE
     max_node_ids: int = MAX_NODE_IDS
     # Values in one list argument (filters); ingestEvents has its own batch limit.
-    max_list_values: int = 100
+    max_list_values: int = MAX_LIST_VALUES
     # A stored request or response body (up to the payload body limit, 256 KiB by default)
     # counts as this many nodes.
     payload_body_weight: int = 10
@@ -336,8 +337,9 @@ def _longest_list(value: Any, path: str) -> tuple[str, int] | None:
     return longest
 
 
-def _too_complex(message: str, operation: OperationDefinitionNode) -> GraphQLError:
-    return GraphQLError(message, operation, extensions={"code": QUERY_TOO_COMPLEX})
+def too_complex(message: str, node: Node | None = None) -> GraphQLError:
+    """A QUERY_TOO_COMPLEX refusal (the message names the limit and its value)."""
+    return GraphQLError(message, node, extensions={"code": QUERY_TOO_COMPLEX})
 
 
 def _effective_variables(
@@ -409,7 +411,7 @@ def check_operation(
     except RecursionError:
         return [
             *analyzer.errors,
-            _too_complex(
+            too_complex(
                 f"Query is nested too deeply; the maximum depth is {limits.max_depth}.",
                 operation,
             ),
@@ -418,7 +420,7 @@ def check_operation(
     errors = analyzer.errors
     if cost.nodes > limits.max_nodes:
         errors.append(
-            _too_complex(
+            too_complex(
                 f"Query could return up to {cost.nodes} nodes, which exceeds the limit"
                 f" of {limits.max_nodes}.",
                 operation,
@@ -426,14 +428,14 @@ def check_operation(
         )
     if cost.depth > limits.max_depth:
         errors.append(
-            _too_complex(
+            too_complex(
                 f"Query depth {cost.depth} exceeds the maximum depth of {limits.max_depth}.",
                 operation,
             )
         )
     if cost.aliases > limits.max_aliases:
         errors.append(
-            _too_complex(
+            too_complex(
                 f"Query uses {cost.aliases} aliases, which exceeds the limit of"
                 f" {limits.max_aliases}.",
                 operation,

@@ -156,13 +156,13 @@ def test_harmless_names(name: str) -> None:
     assert not R.is_secret_name(name)
 
 
-# Names are split into words and matched as whole words; a word that names a domain (auth,
-# oauth, session, signature) is secret only as the name's last word, and a secret word that
-# merely qualifies a harmless last word (``token_type``, ``password_changed_at``) is not.
+# Names are split into words and matched as whole words; a secret word or a word that names a
+# domain (auth, oauth, session, signature) makes the name secret wherever it stands, unless it
+# merely qualifies a harmless last word (``token_type``, ``password_changed_at``,
+# ``X-OAuth-Scopes``).
 SURVIVING_HEADERS = [
     "X-OAuth-Scopes",
     "X-Accepted-OAuth-Scopes",
-    "X-OAuth-Client-Id",
     "X-Auth-Scopes",
     "X-RateLimit-Remaining",
     "Author",
@@ -192,6 +192,11 @@ REDACTED_HEADERS = [
     "Set-Cookie",
     "Cookie",
     "X-CSRFToken",
+    "X-OAuth-Client-Id",
+    "X-Auth-Code",
+    "X-Auth-Hash",
+    "X-Signature-SHA256",
+    "X-Signature-Ed25519",
 ]
 
 
@@ -205,7 +210,7 @@ def test_header_names_match_secret_words_as_whole_words() -> None:
 @pytest.mark.parametrize(
     ("name", "secret"),
     [
-        # a domain word names a secret only as the last word
+        # a domain word names a secret wherever it stands, unless the last word is harmless
         ("oauth", True),
         ("oauth_scopes", False),
         ("auth_type", False),
@@ -239,6 +244,63 @@ def test_header_names_match_secret_words_as_whole_words() -> None:
 )
 def test_name_words(name: str, secret: bool) -> None:
     assert R.is_secret_name(name) is secret
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # a domain word before a last word that is not a harmless descriptor
+        "auth_code",
+        "X-Auth-Code",
+        "oauth_verifier",
+        "auth_value",
+        "auth_pass",
+        "X-Auth-Hash",
+        "signatureValue",
+        "signature_data",
+        "X-Signature-SHA256",
+        "X-Signature-Ed25519",
+        "session_data",
+        "session_id",
+        "sessionId",
+        "X-Session-Id",
+        "auth_token",
+        "auth_key",
+        "oauth_nonce_sig",
+        "sig_value",
+        # a secret word before a last word that is not a harmless descriptor
+        "client_secret_version",
+        "token_version",
+        "password_value",
+    ],
+)
+def test_domain_and_secret_words_before_other_last_words_are_secret(name: str) -> None:
+    assert R.is_secret_name(name)
+    assert R.headers([(name, "v1")]) == [(name, REDACTED)]
+    assert R.json_value({name: "v1"}) == {name: REDACTED}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "X-OAuth-Scopes",
+        "token_type",
+        "password_changed_at",
+        "auth_type",
+        "session_timeout",
+        "auth_url",
+        "oauth_signature_method",
+        "session_expires",
+        "auth_scheme",
+        "auth_realm",
+        "authMode",
+        "auth_required",
+        "signature_length",
+        "secretName",
+    ],
+)
+def test_secret_and_domain_words_before_a_harmless_last_word_only_qualify_it(name: str) -> None:
+    assert not R.is_secret_name(name)
 
 
 def test_extra_name_words_are_whole_words_in_sequence() -> None:

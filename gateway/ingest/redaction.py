@@ -52,23 +52,27 @@ DEFAULT_NAME_WORDS: frozenset[str] = frozenset(
         "encryptionkey", "masterkey", "authkey", "sessionkey",
     }
 )  # fmt: skip
-#: Words that name a *domain* rather than a secret: secret as the name's last word (``auth``,
-#: ``X-Auth``, ``session``, ``X-Amz-Signature``), not when they qualify another word
-#: (``X-OAuth-Scopes``, ``auth_type``, ``session_timeout``, ``oauth_signature_method``).
+#: Words that name a *domain* of secrets (``auth``, ``X-Auth-Code``, ``session_data``,
+#: ``X-Signature-Ed25519``): secret wherever they stand, like the words above, unless the
+#: name's last word is a harmless descriptor (``X-OAuth-Scopes``, ``auth_type``,
+#: ``session_timeout``, ``oauth_signature_method``).
 DEFAULT_HEAD_WORDS: frozenset[str] = frozenset(
     {"auth", "oauth", "authn", "authz", "authentication", "session", "signature", "sig"}
 )
 #: A word that *ends* with one of these is secret too: run-together compounds such as
 #: ``accesstoken``, ``clientsecret``, ``csrftoken`` (no English word ends with them).
 _SECRET_SUFFIXES = ("token", "secret", "password", "passwd", "apikey", "sessionid", "privatekey")
-#: Last words that describe something about a secret rather than hold one: a secret word
-#: before them only qualifies them (``token_type``, ``token_endpoint``, ``password_changed_at``,
-#: ``client_secret_expires_at``, ``expires_in``).
+#: Last words that describe something about a secret rather than hold one: a secret or domain
+#: word before them only qualifies them (``token_type``, ``token_endpoint``,
+#: ``password_changed_at``, ``client_secret_expires_at``, ``expires_in``, ``secretName``).
+#: Kept short on purpose: any other last word (``id``, ``key``, ``code``, ``value``, ``data``,
+#: ``hash``, ``version``, ``sha256``) keeps the name secret.
 _HARMLESS_HEADS = frozenset(
     {
-        "type", "types", "hint", "endpoint", "method", "methods", "supported", "expires",
-        "expiry", "expiration", "ttl", "length", "count", "version", "format", "scope",
-        "scopes", "name", "names", "at", "in",
+        "type", "types", "hint", "endpoint", "url", "uri", "method", "methods", "supported",
+        "scheme", "realm", "mode", "expires", "expiry", "expiration", "ttl", "timeout",
+        "length", "count", "format", "scope", "scopes", "name", "names", "enabled",
+        "required", "at", "in",
     }
 )  # fmt: skip
 #: Well-known harmless names that the rules above would otherwise catch (compared without
@@ -234,10 +238,15 @@ class Redactor:
            match ends before a harmless last word (``type``, ``hint``, ``endpoint``,
            ``expires``, ``at``, ``in``, ``scopes``, …): ``token_type``, ``token_endpoint``,
            ``password_changed_at`` describe a secret without holding it; or
-        2. the last word (or a run ending with it) is a domain word: ``auth``, ``oauth``,
-           ``authn``, ``authz``, ``authentication``, ``session``, ``signature``, ``sig``
-           (``X-Auth``, ``session``, ``X-Hub-Signature-256``), but not ``X-OAuth-Scopes``,
-           ``auth_type``, ``session_timeout``.
+        2. a word (or run) is a domain word: ``auth``, ``oauth``, ``authn``, ``authz``,
+           ``authentication``, ``session``, ``signature``, ``sig`` (``X-Auth``,
+           ``X-Auth-Code``, ``session_id``, ``X-Hub-Signature-256``, ``signatureValue``),
+           with the same exception: ``X-OAuth-Scopes``, ``auth_type``, ``session_timeout``
+           are not secret.
+
+        Fail-safe: a harmless last word is one of a short list of descriptors; any other
+        last word (``id``, ``key``, ``code``, ``value``, ``data``, ``version``) keeps the
+        name secret.
 
         Whole words only: ``author``, ``authority``, ``tokenizer``, ``max_tokens``,
         ``public_key``, ``key`` are not secret. ``Access-Control-Allow-Credentials`` is
@@ -434,10 +443,11 @@ def _is_secret_name(words: frozenset[str], name: str) -> bool:
             joined += tokens[end]
             if len(joined) > longest:
                 break
-            if joined in words or (end == start and joined.endswith(_SECRET_SUFFIXES)):
-                if end >= head or not qualifies_only:
-                    return True
-            elif end == head and joined in DEFAULT_HEAD_WORDS:
+            if (
+                joined in words
+                or joined in DEFAULT_HEAD_WORDS
+                or (end == start and joined.endswith(_SECRET_SUFFIXES))
+            ) and (end >= head or not qualifies_only):
                 return True
     return False
 

@@ -285,11 +285,12 @@ def _print_demo_key(settings: Settings, host: str, port: int) -> None:
 
     key = asyncio.run(ensure_demo(settings))
     browse = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+    base = f"http://{_hostport(browse, port)}"
+    console = f"\nConsole: {base}/console#key={key}" if settings.console else ""
     print(
         "demo account ready; its admin API key (each start replaces the previous one):\n"
         f"{key}\n"
-        f"GraphiQL: http://{_hostport(browse, port)}/graphql  "
-        "(header Authorization: Bearer <key>)",
+        f"GraphiQL: {base}/graphql  (header Authorization: Bearer <key>){console}",
         file=sys.stderr,
         flush=True,
     )

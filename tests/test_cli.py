@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+KEY = r"gw_[0-9a-f]{16}_[A-Za-z0-9_-]+"
+
 GATEWAY = [sys.executable, "-m", "gateway.cli"]
 
 
@@ -121,8 +123,10 @@ def test_serve_demo_in_an_empty_folder(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-    key = re.search(r"gw_[0-9a-f]{16}_\S+", err)
+    key = re.search(KEY, err)
     assert key, err
+    # a link that opens the console signed in (the key in the fragment, never sent)
+    assert f"Console: {base}/console#key={key.group(0)}" in err
     assert (tmp_path / "cli.db").exists()
 
     # The key works and the demo data is there (a second start seeds nothing twice).
@@ -131,12 +135,14 @@ def test_serve_demo_in_an_empty_folder(tmp_path: Path) -> None:
     check_demo_data(tmp_path, key.group(0))
 
 
-def _serve_until_healthy(tmp_path: Path, *args: str) -> str:
+def _serve_until_healthy(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> str:
     """Runs ``gateway serve ARGS`` until /healthz answers, stops it, returns its stderr."""
     port = _free_port()
     proc = subprocess.Popen(
         [*GATEWAY, "serve", "--port", str(port), *args],
-        env=_env(tmp_path),
+        env={**_env(tmp_path), **(env or {})},
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -168,10 +174,29 @@ def _demo_keys(tmp_path: Path) -> list[dict[str, str]]:
     return [row for row in _table(listed.stdout) if row["NAME"] == "demo admin"]
 
 
+def _redis_url() -> str | None:
+    """The shared Redis, which several workers need; None when there is none (a laptop)."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return "redis://127.0.0.1:6379/0"
+    except OSError:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("Redis is required in CI and unreachable at 127.0.0.1:6379")
+        return None
+
+
+def _keys_in(output: str) -> list[str]:
+    """The distinct API keys an output shows (the console link repeats the key)."""
+    return list(dict.fromkeys(re.findall(KEY, output)))
+
+
 def test_serve_demo_keeps_one_live_demo_key(tmp_path: Path) -> None:
-    # given a first start with several workers: one key, printed once
-    first = _serve_until_healthy(tmp_path, "--demo", "--workers", "2")
-    first_keys = re.findall(r"gw_[0-9a-f]{16}_\S+", first)
+    # given a first start with several workers (they share Redis): one key
+    redis = _redis_url()
+    workers = ["--workers", "2"] if redis else []
+    env = {"GATEWAY_REDIS_URL": redis} if redis else {}
+    first = _serve_until_healthy(tmp_path, "--demo", *workers, env=env)
+    first_keys = _keys_in(first)
     assert len(first_keys) == 1, first
     assert [r["STATE"] for r in _demo_keys(tmp_path)] == ["active"]
 
@@ -189,7 +214,7 @@ def test_serve_demo_keeps_one_live_demo_key(tmp_path: Path) -> None:
     assert len(_demo_keys(tmp_path)) == 1
 
     # when a third start succeeds, then its key replaces the first one
-    third = re.findall(r"gw_[0-9a-f]{16}_\S+", _serve_until_healthy(tmp_path, "--demo"))
+    third = _keys_in(_serve_until_healthy(tmp_path, "--demo"))
     assert len(third) == 1
     keys = {row["KEY ID"]: row["STATE"] for row in _demo_keys(tmp_path)}
     assert keys[third[0].split("_")[1]] == "active"

@@ -28,6 +28,10 @@ MAX_BULK_ACTION = 100
 # userId and userAuth come from the account's own app: any printable text up to this.
 USER_TEXT_MAX = 256
 
+# An ingested JSON value (a payload object's value) is nested at most this many arrays and
+# objects deep; a deeper one is BAD_USER_INPUT for its event.
+MAX_JSON_DEPTH = 64
+
 # A search matches a whole value (an engine ID, a userId or userAuth, an app's name), none of
 # which is longer than this; a flow's name is at most as long, so is any part of it.
 SEARCH_MAX = 256

@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
+from gateway.limits import MAX_JSON_DEPTH
 from gateway.services import Services
+from tests import events as e
 from tests.conftest import Api, api_client
+from tests.test_ingest_support import RECENT
 
 NODES = "query($v: [ID!]!) { nodes(ids: $v) { id } }"
 RUNS_SEARCH = "query($v: String) { runs(search: $v) { totalCount } }"
@@ -112,3 +115,62 @@ async def test_deeply_nested_literals_are_a_coded_error(
     codes = {error["extensions"]["code"] for error in response.json()["errors"]}
     assert codes, response.text[:500]
     assert codes <= {"BAD_USER_INPUT", "QUERY_TOO_COMPLEX"}, response.text[:500]
+
+
+def _batch_with_object_value(marker_value: str) -> str:
+    """A batch of valid events whose last step carries ``marker_value`` (JSON text) as the
+    value of a payload object; built as text, since the value may be nested past what
+    ``json.dumps`` can write."""
+    payload = {"request": {"method": "GET", "url": "https://api.example.com/"}}
+    items = [
+        e.flow(t=RECENT),
+        e.integration("int-1", t=RECENT + 1),
+        e.run_started("run-1", "int-1", RECENT + 10),
+        e.step_finished("s1", "run-1", 1, RECENT + 11, RECENT + 12, payload=payload),
+        e.step_finished(
+            "s2",
+            "run-1",
+            2,
+            RECENT + 12,
+            RECENT + 13,
+            payload={**payload, "objects": [{"key": "deep", "value": "MARKER"}]},
+        ),
+        e.run_finished("run-1", "OK", RECENT + 14),
+    ]
+    text = json.dumps({"query": e.INGEST, "variables": {"events": items}})
+    return text.replace('"MARKER"', marker_value)
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 990])
+async def test_a_too_deep_object_value_rejects_its_event_only(
+    ingester: Api, viewer: Api, depth: int
+) -> None:
+    # given a batch of valid events, one with a payload object nested `depth` levels deep
+    body = _batch_with_object_value(deep_list(depth - 1).replace('"x"', "{}"))
+    # when it is ingested
+    response = await ingester.http.post(
+        "/graphql", content=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    # then that event is rejected with a reason and the others are applied
+    assert response.status_code == 200, response.text[:500]
+    result = response.json()["data"]["ingestEvents"]
+    assert result["accepted"] == 5
+    [rejected] = result["rejected"]
+    assert rejected["index"] == 4
+    assert rejected["code"] == "BAD_USER_INPUT"
+    assert rejected["message"] == (
+        f"payload.objects[0].value is nested more than {MAX_JSON_DEPTH} levels deep."
+    )
+    run = (await viewer.data('{ run(runId: "run-1") { status steps { totalCount } } }'))["run"]
+    assert run == {"status": "OK", "steps": {"totalCount": 1}}
+
+
+async def test_an_object_value_at_the_depth_limit_is_accepted(ingester: Api) -> None:
+    # given a payload object nested exactly as deep as allowed
+    body = _batch_with_object_value(deep_list(MAX_JSON_DEPTH - 1).replace('"x"', "{}"))
+    # when it is ingested, then every event is accepted
+    response = await ingester.http.post(
+        "/graphql", content=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    result = response.json()["data"]["ingestEvents"]
+    assert result == {"accepted": 6, "duplicates": 0, "rejected": []}

@@ -424,6 +424,16 @@ def test_json_secret_keys_keep_null_and_booleans() -> None:
     }
 
 
+def test_json_value_nested_too_deeply_to_walk_is_redacted_whole() -> None:
+    # given a value nested far deeper than the interpreter's recursion limit
+    value: object = {"password": "hunter2"}
+    for _ in range(100_000):
+        value = [value]
+    # when it is redacted, then nothing of it is kept
+    assert R.json_value(value) == REDACTED
+    assert R.json_value({"a": value, "b": 1}) == REDACTED
+
+
 def test_json_scalars_and_value_patterns_in_strings() -> None:
     assert R.json_value(None) is None
     assert R.json_value(3.5) == 3.5

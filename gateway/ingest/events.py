@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.limits import ENGINE_ID, ENGINE_ID_CHARS, ENGINE_ID_MAX, USER_TEXT_MAX
+from gateway.limits import (
+    ENGINE_ID,
+    ENGINE_ID_CHARS,
+    ENGINE_ID_MAX,
+    MAX_JSON_DEPTH,
+    USER_TEXT_MAX,
+)
 
 KINDS = (
     "app_upserted",
@@ -59,6 +65,24 @@ def valid_event_id(event_id: str) -> bool:
     return 1 <= len(event_id) <= 256 and event_id.isprintable()
 
 
+def json_deeper_than(value: Any, limit: int) -> bool:
+    """Whether a JSON value nests more than ``limit`` arrays and objects; read without
+    recursion, so any depth is measured."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list | tuple):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack += [(child, depth + 1) for child in children]
+    return False
+
+
 def check_event(event: Event, latest: datetime) -> None:
     """Checks what the GraphQL input types cannot express; ``latest`` is the server clock plus
     the allowed skew, the latest acceptable time. Raises EventError."""
@@ -88,6 +112,12 @@ def check_event(event: Event, latest: datetime) -> None:
         raise EventError(
             "BAD_USER_INPUT", "payload.request.method must be an HTTP method of 1-16 characters."
         )
+    for index, obj in enumerate((payload or {}).get("objects") or ()):
+        if json_deeper_than(obj.get("value"), MAX_JSON_DEPTH):
+            raise EventError(
+                "BAD_USER_INPUT",
+                f"payload.objects[{index}].value is nested more than {MAX_JSON_DEPTH} levels deep.",
+            )
     if "position" in data and data["position"] < 0:
         raise EventError("BAD_USER_INPUT", f"position must be 0 or more, got {data['position']}.")
     code = data.get("network_code")

@@ -345,9 +345,13 @@ class Redactor:
         A dict key that is a secret name gets the value ``[REDACTED]`` (whatever it was,
         except ``null``/``true``/``false``, which cannot carry a secret and are kept). Other
         strings (keys too) go through :meth:`text`; string values holding JSON, a URL or a
-        form-encoded string are redacted structurally, like :meth:`body`.
+        form-encoded string are redacted structurally, like :meth:`body`. A value nested too
+        deeply to walk (the ingest checks refuse such values first) is ``[REDACTED]`` whole.
         """
-        return self._walk(value, 0)[0]
+        try:
+            return self._walk(value, 0)[0]
+        except RecursionError:  # fail closed
+            return REDACTED
 
     def _walk(self, value: object, depth: int) -> tuple[object, bool]:
         """Returns ``(redacted copy, whether anything changed)``."""

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import base64
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 from graphql import GraphQLInputObjectType, GraphQLList, GraphQLNonNull, GraphQLScalarType
 
+import gateway
 from gateway.limits import (
+    ENGINE_ID,
+    ENGINE_ID_CHARS,
     ENGINE_ID_MAX,
     GLOBAL_ID_MAX,
     LIMIT,
@@ -255,19 +259,29 @@ def test_every_text_argument_declares_a_limit() -> None:
     assert missing == []
 
 
-def test_other_modules_keep_the_same_limits() -> None:
-    """Copies that predate gateway.limits must not drift from it."""
-    from gateway import limits
-    from gateway.http.limits import QueryLimits
-    from gateway.ingest import events
+# The engine-ID rule written out: its character class or its length bound in a regex.
+ENGINE_ID_TEXT_COPIES = (ENGINE_ID_CHARS, f"{{1,{ENGINE_ID_MAX}}}")
+# The seed generator checks the IDs it writes with a pattern of its own; it must not drift.
+KNOWN_COPIES = {"gateway/seed/events.py"}
 
-    assert events.ENGINE_ID.pattern == limits.ENGINE_ID.pattern
-    query = QueryLimits()
-    assert (query.default_page_size, query.max_page_size, query.max_node_ids) == (
-        limits.DEFAULT_PAGE,
-        limits.MAX_PAGE,
-        limits.MAX_NODE_IDS,
-    )
+
+def test_the_engine_id_rule_is_written_once() -> None:
+    # given every module of the gateway but gateway/limits.py
+    root = Path(gateway.__file__).parent
+    modules = {
+        path.relative_to(root.parent).as_posix(): path.read_text(encoding="utf-8")
+        for path in root.rglob("*.py")
+        if path.name != "limits.py" or path.parent != root
+    }
+    assert "gateway/ingest/events.py" in modules
+    # when they are searched for the rule's text, then only the known copy has it
+    copies = {
+        name for name, text in modules.items() if any(c in text for c in ENGINE_ID_TEXT_COPIES)
+    }
+    assert copies <= KNOWN_COPIES, f"copies of gateway.limits.ENGINE_ID: {sorted(copies)}"
+    from gateway.seed.events import ID_RE
+
+    assert ID_RE.pattern == ENGINE_ID.pattern
 
 
 async def test_a_refusal_is_one_log_line(

@@ -16,9 +16,15 @@ def is_engine_id(text: str) -> bool:
     return ENGINE_ID.fullmatch(text) is not None
 
 
+def is_printable_text(text: str, limit: int) -> bool:
+    """1 to ``limit`` printable characters: what the API takes for text it does not assign
+    (userId, userAuth, eventId, names)."""
+    return 1 <= len(text) <= limit and text.isprintable()
+
+
 def is_user_id(text: str) -> bool:
     """End-user IDs come from the account's own app: any printable text up to a limit."""
-    return 1 <= len(text) <= USER_TEXT_MAX and text.isprintable()
+    return is_printable_text(text, USER_TEXT_MAX)
 
 
 def encode_global_id(type_name: str, engine_id: str) -> str:

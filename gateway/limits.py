@@ -27,6 +27,8 @@ MAX_BULK_ACTION = 100
 
 # userId and userAuth come from the account's own app: any printable text up to this.
 USER_TEXT_MAX = 256
+# An event's eventId, chosen by the engine: any printable text up to this.
+EVENT_ID_MAX = 256
 
 # An ingested JSON value (a payload object's value) is nested at most this many arrays and
 # objects deep; a deeper one is BAD_USER_INPUT for its event.

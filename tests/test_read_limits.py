@@ -16,6 +16,7 @@ from gateway.limits import (
     ENGINE_ID,
     ENGINE_ID_CHARS,
     ENGINE_ID_MAX,
+    EVENT_ID_MAX,
     GLOBAL_ID_MAX,
     LIMIT,
     NAME_CONTAINS_MAX,
@@ -282,6 +283,34 @@ def test_the_engine_id_rule_is_written_once() -> None:
     from gateway.seed.events import ID_RE
 
     assert ID_RE.pattern == ENGINE_ID.pattern
+
+
+def test_times_and_printable_text_have_one_definition() -> None:
+    from gateway import ids, times
+    from gateway.ingest import events
+    from gateway.types import scalars
+
+    # the API's times, in the schema and in the ingest messages, are written by one function
+    assert scalars.serialize_datetime is times.iso
+    assert events.iso is times.iso
+    # userId and eventId follow the same rule of printable text, each with its own limit
+    assert ids.is_user_id("u" * USER_TEXT_MAX)
+    assert not ids.is_user_id("u" * (USER_TEXT_MAX + 1))
+    assert not ids.is_user_id("a\nb")
+    assert events.valid_event_id("e" * EVENT_ID_MAX)
+    assert not events.valid_event_id("e" * (EVENT_ID_MAX + 1))
+    assert not events.valid_event_id("")
+
+
+async def test_an_event_id_past_its_limit_is_rejected_naming_it(ingester: Api) -> None:
+    # given a valid event whose eventId is one character too long
+    item = e.flow(t=0)
+    item["flowUpserted"]["eventId"] = "e" * (EVENT_ID_MAX + 1)
+    # when it is ingested, then it is rejected with the limit in the reason
+    result = (await ingester.data(e.INGEST, {"events": [item]}))["ingestEvents"]
+    [rejected] = result["rejected"]
+    assert rejected["code"] == "BAD_USER_INPUT"
+    assert rejected["message"] == f"eventId must be 1-{EVENT_ID_MAX} printable characters."
 
 
 async def test_a_refusal_is_one_log_line(

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from gateway.ids import is_printable_text
 from gateway.limits import (
     ENGINE_ID,
     ENGINE_ID_CHARS,
     ENGINE_ID_MAX,
+    EVENT_ID_MAX,
     MAX_JSON_DEPTH,
     USER_TEXT_MAX,
 )
+from gateway.times import iso
 
 KINDS = (
     "app_upserted",
@@ -49,20 +52,15 @@ class EventError(Exception):
 
 
 def _printable(value: str, name: str, limit: int = USER_TEXT_MAX) -> None:
-    if not 1 <= len(value) <= limit or not value.isprintable():
+    if not is_printable_text(value, limit):
         raise EventError("BAD_USER_INPUT", f"{name} must be 1-{limit} printable characters.")
 
 
 _TIME_FIELDS = (("start_time", "startTime"), ("end_time", "endTime"))
 
 
-def iso(moment: datetime) -> str:
-    """A time as the API shows it: RFC 3339 in UTC with milliseconds."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def valid_event_id(event_id: str) -> bool:
-    return 1 <= len(event_id) <= 256 and event_id.isprintable()
+    return is_printable_text(event_id, EVENT_ID_MAX)
 
 
 def json_deeper_than(value: Any, limit: int) -> bool:
@@ -87,7 +85,9 @@ def check_event(event: Event, latest: datetime) -> None:
     """Checks what the GraphQL input types cannot express; ``latest`` is the server clock plus
     the allowed skew, the latest acceptable time. Raises EventError."""
     if not valid_event_id(event.event_id):
-        raise EventError("BAD_USER_INPUT", "eventId must be 1-256 printable characters.")
+        raise EventError(
+            "BAD_USER_INPUT", f"eventId must be 1-{EVENT_ID_MAX} printable characters."
+        )
     data = event.data
     for name in _ID_FIELDS:
         value = data.get(name)

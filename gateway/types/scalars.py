@@ -14,11 +14,9 @@ import strawberry
 from graphql import GraphQLError, StringValueNode, ValueNode, print_ast
 from strawberry.scalars import JSON
 
+from gateway.times import iso as serialize_datetime
+
 _MAX_SHOWN = 40
-
-
-def serialize_datetime(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _bad(message: str) -> GraphQLError:

@@ -22,8 +22,10 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,7 +98,7 @@ class _Server:
     async def make_keys(self) -> None:
         services = Services.from_settings(Settings(database_url=self.database_url))
         try:
-            for role in ("admin", "viewer"):
+            for role in ("admin", "viewer", "ingest"):
                 self.keys[role] = await create_key(services.db, ACCOUNT, role, f"console-{role}")
             self.keys["revoked"] = await create_key(services.db, ACCOUNT, "admin", "revoked")
         finally:
@@ -149,12 +151,12 @@ class _Server:
                 self.process.kill()
                 self.process.wait()
 
-    def api(self, query: str, **variables: Any) -> Any:
-        """What the API answers the admin key, to compare the page with."""
+    def api(self, query: str, key: str = "admin", **variables: Any) -> Any:
+        """What the API answers the admin key (or another), to compare the page with."""
         response = httpx.post(
             f"{self.base}/graphql",
             json={"query": query, "variables": variables},
-            headers={"Authorization": f"Bearer {self.keys['admin']}"},
+            headers={"Authorization": f"Bearer {self.keys[key]}"},
             timeout=10,
         )
         body = response.json()
@@ -736,12 +738,12 @@ def test_admin_actions_with_confirmation(tab: _Tab, server: _Server) -> None:
     page.keyboard.press("Escape")
     expect(page.get_by_role("button", name=f"Actions for {doomed}")).to_be_focused()
 
-    # An action refused by the API (the page is stale: someone deleted it meanwhile) says why
+    # An action refused by the API (someone deleted it while the confirmation was open) says why
     tab.go(f"#/flows/{FLOW}?search={stale}")
+    choose(stale, "Disable")
     server.api(
         "mutation($id: String!) { deleteIntegration(integrationId: $id) { status } }", id=stale
     )
-    choose(stale, "Disable")
     page.get_by_role("dialog").get_by_role("button", name="Disable").click()
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text(f"Could not disable {stale}")
@@ -881,3 +883,119 @@ def test_viewer_is_read_only_and_bad_keys_are_explained(
     assert page.evaluate("sessionStorage.length") == 0
     expect(page.get_by_label("API key")).to_be_focused()
     tab.check_clean(allowed=("status of 401",))
+
+
+INGEST = """mutation($events: [IngestEvent!]!) {
+  ingestEvents(events: $events) { accepted rejected { code message } } }"""
+
+
+def _ingest(server: _Server, kind: str, **fields: Any) -> None:
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    event = {"eventId": f"live-{uuid.uuid4()}", "occurredAt": now, **fields}
+    answer = server.api(INGEST, key="ingest", events=[{kind: event}])["ingestEvents"]
+    assert answer == {"accepted": 1, "rejected": []}
+
+
+def _run_events(
+    server: _Server, run_id: str, integration_id: str, app_id: str
+) -> Callable[[str], None]:
+    """Given a run's ID, `step("started")` then `step("FAILED")` ingest its start and its end."""
+
+    def step(what: str) -> None:
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if what == "started":
+            _ingest(
+                server,
+                "runStarted",
+                runId=run_id,
+                integrationId=integration_id,
+                triggerAppId=app_id,
+                triggerName="Live test",
+                triggerType="WEBHOOK",
+                startTime=now,
+            )
+        else:
+            _ingest(server, "runFinished", runId=run_id, status=what, endTime=now)
+
+    return step
+
+
+def test_live_statuses_change_in_place_and_new_runs_appear_on_top(
+    tab: _Tab, server: _Server
+) -> None:
+    from playwright.sync_api import WebSocket, expect
+
+    page = tab.page
+    sockets: list[str] = []
+    sent: list[str] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        sockets.append(socket.url)
+        socket.on("framesent", lambda payload: sent.append(str(payload)))
+
+    page.on("websocket", on_socket)
+    enabled = _ids(server, filter={"status": ["ENABLED"]})
+    target, other = enabled[0], enabled[1]
+    app_id = server.api(
+        "query($id: String!) { integration(integrationId: $id) { flow { runs(first: 1)"
+        " { nodes { triggerApp { appId } } } } } }",
+        id=target,
+    )["integration"]["flow"]["runs"]["nodes"][0]["triggerApp"]["appId"]
+    live = page.locator("#live")
+
+    # Given a viewer on the Run detail page of an integration, filtered to running and failed
+    runs_page = f"#/flows/{FLOW}/integrations/{target}"
+    tab.sign_in(server.keys["viewer"], f"{runs_page}?status=RUNNING,FAILED")
+    expect(live).to_have_attribute("aria-label", "Live updates: connected")
+    expect(live).to_have_text("Live")
+    renders = tab.renders()
+    # When a run of it starts, it appears on top as Running; when it fails, it turns Failed
+    run_id = f"run-live-{uuid.uuid4().hex[:8]}"
+    run = _run_events(server, run_id, target, app_id)
+    run("started")
+    first_row = page.locator("main tbody tr").first
+    expect(first_row).to_have_attribute("data-run-id", run_id)
+    expect(first_row.locator(".badge")).to_have_text("Running")
+    tab.shot("19-live-run-started")
+    run("FAILED")
+    expect(first_row.locator(".badge")).to_have_text("Failed")
+    assert page.locator(f"main tbody tr[data-run-id='{run_id}']").count() == 1
+    assert tab.renders() == renders  # in place: the screen was not loaded again
+    tab.shot("20-live-run-failed")
+
+    # The page's filters hold: under status=FAILED a running run is not shown, then it is
+    tab.go(f"{runs_page}?status=FAILED")
+    assert any('"type": "complete"' in frame or '"type":"complete"' in frame for frame in sent)
+    expect(live).to_have_attribute("aria-label", "Live updates: connected")
+    second = f"run-live-{uuid.uuid4().hex[:8]}"
+    run = _run_events(server, second, target, app_id)
+    run("started")
+    run("FAILED")
+    expect(first_row).to_have_attribute("data-run-id", second)
+    assert tab.rows("run-id")[1] == run_id  # the run that started first, below it
+    assert page.locator("main tbody tr .badge", has_text="Running").count() == 0
+
+    # An admin on Integration detail: a status changed through the API changes the row and
+    # the row's menu in place
+    tab.sign_in(server.keys["admin"], f"#/flows/{FLOW}?search={other}")
+    expect(live).to_have_attribute("aria-label", "Live updates: connected")
+    renders = tab.renders()
+    row = page.locator(f"main tbody tr[data-integration-id='{other}']")
+    expect(row.locator(".badge").nth(1)).to_have_text("Enabled")
+    act = "mutation($id: String!) { %s(integrationId: $id) { status } }"
+    server.api(act % "disableIntegration", id=other)
+    expect(row.locator(".badge").nth(1)).to_have_text("Disabled")
+    tab.shot("21-live-integration-disabled")
+    page.get_by_role("button", name=f"Actions for {other}").click()
+    expect(page.get_by_role("menuitem", name="Enable")).to_be_visible()
+    assert page.get_by_role("menuitem", name="Disable").count() == 0
+    page.keyboard.press("Escape")
+    server.api(act % "enableIntegration", id=other)
+    expect(row.locator(".badge").nth(1)).to_have_text("Enabled")
+    assert tab.renders() == renders
+
+    # One socket per page load, to the page's own host only
+    assert len(sockets) == 2, sockets
+    assert {urlsplit(url).hostname for url in sockets} == {"127.0.0.1"}
+    assert all(urlsplit(url).path == "/graphql" for url in sockets)
+    tab.check_clean()

@@ -1,11 +1,10 @@
 // The GraphQL client: one POST /graphql per operation, the key in the Authorization header.
-// Live updates (graphql-transport-ws) will be a sibling module using the same key and the
-// same ApiError, so screens handle a failed query and a failed subscription alike.
+// Live updates (graphql-transport-ws, live.js) use the same endpoint and key.
 
 import { currentKey } from "./key.js";
 
 // Relative to the page (/console), so a path prefix in front of the gateway still works.
-const ENDPOINT = new URL("graphql", document.baseURI).href;
+export const ENDPOINT = new URL("graphql", document.baseURI).href;
 
 /** A failure with the API's code (extensions.code), or a transport code of the console's. */
 export class ApiError extends Error {

@@ -1,10 +1,11 @@
 // The console's entry: the key, the router and the render of each screen (one query each).
 
-import { ApiError, probeRole, query } from "./api.js";
+import { ApiError, ENDPOINT, probeRole, query } from "./api.js";
 import { clear, h } from "./dom.js";
 import { currentKey, forgetKey, saveKey, savedRole, saveRole, takeKeyFromFragment } from "./key.js";
 import { link, parse } from "./route.js";
 import { errorBox } from "./ui/error.js";
+import { LiveClient, socketUrl } from "./live.js";
 import * as flows from "./screens/flows.js";
 import * as integrations from "./screens/integrations.js";
 import * as runs from "./screens/runs.js";
@@ -18,6 +19,47 @@ let generation = 0;
 let firstScreen = true;
 let signInProblem = null;
 let renders = 0;
+let live = null;
+
+const LIVE_TEXT = {
+  connecting: ["Connecting…", "Live updates: connecting"],
+  connected: ["Live", "Live updates: connected"],
+  reconnecting: ["Reconnecting…", "Live updates: reconnecting"],
+  offline: ["Offline", "Live updates: offline"],
+};
+
+/** The header's live indicator: connected, reconnecting or offline, said in words too. */
+function showLive(state, detail = "") {
+  const el = document.getElementById("live");
+  const text = LIVE_TEXT[state];
+  el.hidden = !text;
+  if (!text) return;
+  el.dataset.state = state;
+  el.textContent = text[0];
+  el.setAttribute("aria-label", text[1]);
+  el.title = detail ? `${text[1]} (${detail})` : text[1];
+}
+
+/** The page's one live connection, for the current key (a new key gets a new connection). */
+function liveClient() {
+  const key = currentKey();
+  if (live && live.key === key) return live;
+  if (live) live.close();
+  live = new LiveClient({
+    url: socketUrl(ENDPOINT),
+    key,
+    onState: showLive,
+    onAuthFailure: () => {
+      live = null;
+      signedOut(new ApiError("The gateway refused this key for live updates (unknown or revoked).", "UNAUTHENTICATED"));
+    },
+  });
+  return live;
+}
+
+function stopLive() {
+  if (live) live.stopAll();
+}
 
 /** Marks the end of each render (a screen, an error or the key form) for tests and tools. */
 function rendered() {
@@ -44,6 +86,8 @@ const ctx = {
 };
 
 function signedOut(error) {
+  if (live) live.close();
+  live = null;
   forgetKey();
   signInProblem = error;
   render();
@@ -54,7 +98,7 @@ function header() {
   if (!currentKey()) return;
   who.append(
     ctx.role ? h("span", { class: `role role-${ctx.role.toLowerCase()}`, title: "The API key's role" }, ctx.role === "ADMIN" ? "Admin" : "Viewer (read-only)") : null,
-    h("button", { type: "button", onclick: () => { forgetKey(); ctx.role = ""; render(); } }, "Sign out"),
+    h("button", { type: "button", onclick: () => { forgetKey(); ctx.role = ""; if (live) live.close(); live = null; render(); } }, "Sign out"),
   );
 }
 
@@ -104,7 +148,11 @@ async function render() {
   const mine = ++generation;
   const route = parse();
   header();
+  // The screen being left completes its subscriptions; the new one starts its own when shown.
+  stopLive();
   if (!currentKey()) {
+    if (live) live.close();
+    live = null;
     ctx.role = "";
     document.title = "Sign in · Integration View";
     main.replaceChildren(keyForm());
@@ -148,6 +196,7 @@ async function render() {
   performance.mark("console:answered");
   const node = screen.view(route, data, ctx);
   main.replaceChildren(node);
+  startLive(screen, route, data, node);
   main.removeAttribute("aria-busy");
   main.classList.remove("busy");
   performance.mark("console:rendered");
@@ -164,6 +213,19 @@ async function render() {
       heading.tabIndex = -1;
       heading.focus({ preventScroll: true });
     }
+  }
+}
+
+/** The screen's subscriptions, on the page's one socket; a cursor too old re-reads the screen. */
+function startLive(screen, route, data, node) {
+  if (!screen.live) return;
+  const client = liveClient();
+  for (const subscription of screen.live(route, data, ctx, node)) {
+    client.subscribe(subscription.query, subscription.variables, {
+      next: subscription.next,
+      resync: () => render(),
+      error: (error) => showLive("offline", `${error.code}: ${error.message}`),
+    });
   }
 }
 

@@ -5,7 +5,7 @@ import { h, toast } from "../dom.js";
 import { badge, number, time, word } from "../format.js";
 import { link, list, pageArgs, withChanges } from "../route.js";
 import { facts, heading, notFound, tabs } from "./common.js";
-import { table } from "../ui/table.js";
+import { replaceRow, table, tableRow } from "../ui/table.js";
 import { pager } from "../ui/pager.js";
 import { menu } from "../ui/menu.js";
 import { checks, filterPanel, range, searchForm } from "../ui/filters.js";
@@ -16,6 +16,8 @@ const STATUSES = ["INITIALIZING", "ENABLED", "DISABLED", "PAUSED", "FAILED_TO_IN
 const LAST_RUN = ["OK", "FAILED", "RUNNING", "HASNT_RUN"];
 const FILTERS = ["status", "lastRun", "createdAfter", "createdBefore"];
 
+const ROW_FIELDS = "integrationId userId userAuth createdAt lastRunStart lastRunStatus status pausedReason tasksConsumed";
+
 const QUERY = `query ConsoleIntegrations($flowId: String!, $first: Int, $after: String, $last: Int, $before: String,
     $search: String, $filter: IntegrationFilter, $orderBy: IntegrationOrder) {
   flow(flowId: $flowId) {
@@ -23,9 +25,18 @@ const QUERY = `query ConsoleIntegrations($flowId: String!, $first: Int, $after: 
     integrations(first: $first, after: $after, last: $last, before: $before, search: $search, filter: $filter, orderBy: $orderBy) {
       totalCount
       pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-      nodes { integrationId userId userAuth createdAt lastRunStart lastRunStatus status pausedReason tasksConsumed }
+      nodes { ${ROW_FIELDS} }
     }
   }
+}`;
+
+const INTEGRATION_EVENTS = `subscription ConsoleLiveIntegrations($flowId: String, $after: String) {
+  integrationStatusChanged(flowId: $flowId, after: $after) { cursor status integration { ${ROW_FIELDS} } }
+}`;
+
+// A run starting or finishing changes its integration's Last Run Start and Last Run Status.
+const RUN_EVENTS = `subscription ConsoleLiveIntegrationRuns($flowId: String, $after: String) {
+  runStatusChanged(flowId: $flowId, after: $after) { cursor status run { runId integration { ${ROW_FIELDS} } } }
 }`;
 
 const HISTORY = `query ConsoleStatusHistory($integrationId: String!) {
@@ -142,6 +153,9 @@ function statusCell(ctx, integration) {
   );
 }
 
+// What view() built, for the live updates of the same screen.
+const shown = new WeakMap();
+
 export function view(route, data, ctx) {
   const flow = data.flow;
   const connection = flow.integrations;
@@ -156,20 +170,20 @@ export function view(route, data, ctx) {
     bulkButton.textContent = selected.size ? `Disable selected (${selected.size})` : "Disable selected";
   };
   const selectable = connection.nodes.filter((i) => ["ENABLED", "PAUSED"].includes(i.status));
-  const rowChecks = [];
+  const rowChecks = new Map(); // id → the checkbox of its row as shown now
   const selectAll = h("input", {
     type: "checkbox",
     "aria-label": "Select every integration on this page that can be disabled",
     disabled: selectable.length === 0,
     onchange: (event) => {
-      for (const box of rowChecks) {
+      for (const box of rowChecks.values()) {
         box.checked = event.target.checked;
         box.dispatchEvent(new Event("change"));
       }
     },
   });
 
-  const rows = connection.nodes.map((integration) => {
+  const rowOf = (integration) => {
     const id = integration.integrationId;
     const canDisable = ["ENABLED", "PAUSED"].includes(integration.status);
     const canEnable = ["DISABLED", "PAUSED"].includes(integration.status);
@@ -185,7 +199,11 @@ export function view(route, data, ctx) {
           updateBulk();
         },
       });
-      if (canDisable) rowChecks.push(box);
+      if (canDisable) rowChecks.set(id, box);
+      else rowChecks.delete(id);
+      // A row rebuilt by a live update keeps its selection while it can still be disabled.
+      if (!canDisable && selected.delete(id)) updateBulk();
+      if (canDisable && selected.has(id)) box.checked = true;
       cells.push(box);
     }
     cells.push(
@@ -210,7 +228,8 @@ export function view(route, data, ctx) {
       );
     }
     return { cells, dataset: { integrationId: id } };
-  });
+  };
+  const rows = connection.nodes.map(rowOf);
 
   const columns = [
     ...(admin ? [{ label: selectAll, className: "select-col" }] : []),
@@ -232,7 +251,7 @@ export function view(route, data, ctx) {
     ...(admin ? [{ label: "Actions", className: "menu-col" }] : []),
   ];
 
-  return h(
+  const node = h(
     "section",
     {},
     heading(flow.name, [[flow.name, null]], facts([["Flow ID", h("code", {}, flow.flowId)], ["Status", badge(flow.status)]])),
@@ -246,4 +265,16 @@ export function view(route, data, ctx) {
     table({ caption: `Integrations of ${flow.name}`, columns, rows, empty: "No integrations match." }),
     pager(route, connection, size, { what: "integrations" }),
   );
+  shown.set(node, { columns, rowOf });
+  return node;
+}
+
+/** The rows on screen follow their integration's status and last run (and so do their menus). */
+export function live(route, data, ctx, node) {
+  const { columns, rowOf } = shown.get(node);
+  const update = (integration) => replaceRow(node, "integration-id", integration.integrationId, tableRow(columns, rowOf(integration)));
+  return [
+    { query: INTEGRATION_EVENTS, variables: { flowId: data.flow.flowId }, next: (event) => update(event.integrationStatusChanged.integration) },
+    { query: RUN_EVENTS, variables: { flowId: data.flow.flowId }, next: (event) => update(event.runStatusChanged.run.integration) },
+  ];
 }

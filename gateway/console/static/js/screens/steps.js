@@ -4,8 +4,19 @@ import { copyText, externalLink, h } from "../dom.js";
 import { badge, duration, networkCode, number, time, word } from "../format.js";
 import { absolute, link, withChanges } from "../route.js";
 import { facts, heading, notFound } from "./common.js";
-import { table } from "../ui/table.js";
+import { replaceRow, table, tableRow } from "../ui/table.js";
 import { openPayload } from "./payload.js";
+
+const STEP_FIELDS = "stepId position name startTime duration status networkCode networkCodeText errorDocsUrl app { appId name docsUrl }";
+const RUN_LIVE_FIELDS = "runId duration status networkCode networkCodeText tasksConsumed";
+
+const STEP_EVENTS = `subscription ConsoleLiveSteps($runId: String!, $after: String) {
+  stepStatusChanged(runId: $runId, after: $after) { cursor status step { ${STEP_FIELDS} } }
+}`;
+
+const RUN_EVENTS = `subscription ConsoleLiveRun($integrationId: String, $after: String) {
+  runStatusChanged(integrationId: $integrationId, after: $after) { cursor status run { ${RUN_LIVE_FIELDS} } }
+}`;
 
 const QUERY = `query ConsoleRunSteps($runId: String!) {
   run(runId: $runId) {
@@ -15,10 +26,7 @@ const QUERY = `query ConsoleRunSteps($runId: String!) {
     steps(first: 100) {
       totalCount
       pageInfo { hasNextPage }
-      nodes {
-        stepId position name startTime duration status networkCode networkCodeText errorDocsUrl
-        app { appId name docsUrl }
-      }
+      nodes { ${STEP_FIELDS} }
     }
   }
 }`;
@@ -27,6 +35,42 @@ export async function load(route, { query }) {
   const data = await query(QUERY, { runId: route.runId });
   if (!data.run) throw notFound("run", route.runId);
   return data;
+}
+
+// What view() built, for the live updates of the same screen.
+const shown = new WeakMap();
+
+/** Steps change status in place and new steps appear in position; so does the run's status. */
+export function live(route, data, ctx, node) {
+  const { columns, rowOf } = shown.get(node);
+  const runId = data.run.runId;
+  const onStep = (event) => {
+    const { step } = event.stepStatusChanged;
+    const fresh = tableRow(columns, rowOf(step));
+    if (replaceRow(node, "step-id", step.stepId, fresh)) return;
+    const body = node.querySelector("tbody");
+    const empty = body.querySelector("tr.empty");
+    if (empty) empty.remove();
+    const later = [...body.querySelectorAll("tr[data-position]")].find((row) => Number(row.dataset.position) > step.position);
+    fresh.classList.add("live-new");
+    body.insertBefore(fresh, later || null);
+  };
+  const onRun = (event) => {
+    const { run } = event.runStatusChanged;
+    if (run.runId !== runId) return;
+    const set = (name, value) => {
+      const holder = node.querySelector(`[data-live='${name}']`);
+      if (holder) holder.replaceChildren(value);
+    };
+    set("run-status", badge(run.status));
+    set("run-duration", duration(run.duration));
+    set("run-code", networkCode(run.networkCode, run.networkCodeText));
+    set("run-tasks", number(run.tasksConsumed));
+  };
+  return [
+    { query: STEP_EVENTS, variables: { runId }, next: onStep },
+    { query: RUN_EVENTS, variables: { integrationId: data.run.integration.integrationId }, next: onRun },
+  ];
 }
 
 export function view(route, data, ctx) {
@@ -41,8 +85,8 @@ export function view(route, data, ctx) {
       history.replaceState(null, "", withChanges(route, { step: null, tab: null }));
     });
   };
-  const rows = run.steps.nodes.map((step) => ({
-    dataset: { stepId: step.stepId },
+  const rowOf = (step) => ({
+    dataset: { stepId: step.stepId, position: String(step.position) },
     cells: [
       h("code", { class: "id" }, step.stepId),
       step.app.name,
@@ -58,7 +102,18 @@ export function view(route, data, ctx) {
         step.errorDocsUrl ? externalLink(step.errorDocsUrl, "Docs", { "aria-label": `${step.app.name} API and error docs` }) : null,
       ),
     ],
-  }));
+  });
+  const rows = run.steps.nodes.map(rowOf);
+  const columns = [
+    { label: "Step ID" },
+    { label: "App" },
+    { label: "Name" },
+    { label: "Start Time" },
+    { label: "Duration" },
+    { label: "Status" },
+    { label: "Network Code" },
+    { label: "Payload", className: "menu-col" },
+  ];
   const node = h(
     "section",
     {},
@@ -71,10 +126,10 @@ export function view(route, data, ctx) {
         ["Integration status", badge(integration.status)],
         ["Trigger", `${run.triggerApp.name} · ${run.triggerName} (${word(run.triggerType)})`],
         ["Start time", time(run.startTime)],
-        ["Duration", duration(run.duration)],
-        ["Status", badge(run.status)],
-        ["Network code", networkCode(run.networkCode, run.networkCodeText)],
-        ["Tasks", number(run.tasksConsumed)],
+        ["Duration", h("span", { "data-live": "run-duration" }, duration(run.duration))],
+        ["Status", h("span", { "data-live": "run-status" }, badge(run.status))],
+        ["Network code", h("span", { "data-live": "run-code" }, networkCode(run.networkCode, run.networkCodeText))],
+        ["Tasks", h("span", { "data-live": "run-tasks" }, number(run.tasksConsumed))],
       ]),
     ),
     h(
@@ -85,21 +140,13 @@ export function view(route, data, ctx) {
     ),
     table({
       caption: `Steps of run ${run.runId}`,
-      columns: [
-        { label: "Step ID" },
-        { label: "App" },
-        { label: "Name" },
-        { label: "Start Time" },
-        { label: "Duration" },
-        { label: "Status" },
-        { label: "Network Code" },
-        { label: "Payload", className: "menu-col" },
-      ],
+      columns,
       rows,
       empty: "This run has no steps yet.",
     }),
     run.steps.pageInfo.hasNextPage ? h("p", { class: "muted" }, `The first 100 of ${run.steps.totalCount} steps.`) : null,
   );
+  shown.set(node, { columns, rowOf });
   const deepStep = route.params.get("step");
   if (deepStep) queueMicrotask(() => openPayload(ctx, deepStep, route.params.get("tab"), () => history.replaceState(null, "", withChanges(route, { step: null, tab: null }))));
   return node;

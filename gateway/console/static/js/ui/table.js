@@ -21,19 +21,34 @@ export function table({ caption, columns, rows, empty }) {
       ),
     ),
   );
-  const body = rows.length
-    ? rows.map((row) => {
-        const cells = Array.isArray(row) ? row : row.cells;
-        return h(
-          "tr",
-          { class: Array.isArray(row) ? null : row.className || null, dataset: Array.isArray(row) ? null : row.dataset },
-          cells.map((cell, index) => h("td", { class: columns[index].className || null, "data-label": typeof columns[index].label === "string" ? columns[index].label : null }, cell)),
-        );
-      })
-    : [h("tr", { class: "empty" }, h("td", { colspan: columns.length }, empty))];
+  const body = rows.length ? rows.map((row) => tableRow(columns, row)) : [h("tr", { class: "empty" }, h("td", { colspan: columns.length }, empty))];
   return h(
     "div",
     { class: "table-scroll", tabindex: "0", role: "region", "aria-label": caption },
     h("table", {}, h("caption", { class: "visually-hidden" }, caption), h("thead", {}, head), h("tbody", {}, body)),
   );
+}
+
+/** One body row of a table with these columns (live updates replace or insert rows with it). */
+export function tableRow(columns, row) {
+  const cells = Array.isArray(row) ? row : row.cells;
+  return h(
+    "tr",
+    { class: Array.isArray(row) ? null : row.className || null, dataset: Array.isArray(row) ? null : row.dataset },
+    cells.map((cell, index) => h("td", { class: columns[index].className || null, "data-label": typeof columns[index].label === "string" ? columns[index].label : null }, cell)),
+  );
+}
+
+/** Puts a row in place of the row with the same data attribute, or returns false. */
+export function replaceRow(container, attribute, value, fresh) {
+  const current = [...container.querySelectorAll(`tbody tr[data-${attribute}]`)].find((row) => row.getAttribute(`data-${attribute}`) === value);
+  if (!current) return false;
+  // A menu or control inside the row keeps the keyboard where it was.
+  const focused = current.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
+  current.replaceWith(fresh);
+  if (focused) {
+    const again = [...fresh.querySelectorAll("[aria-label]")].find((el) => el.getAttribute("aria-label") === focused);
+    if (again) again.focus();
+  }
+  return true;
 }

@@ -247,9 +247,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def start_gateway(env: dict[str, str], workdir: str) -> Gateway:
+async def start_gateway(env: dict[str, str], workdir: str, logdir: Path) -> Gateway:
     port = free_port()
-    logfile = Path(workdir) / f"server-{port}.log"
+    logfile = logdir / f"gateway-{port}.log"
     with open(logfile, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
@@ -306,6 +306,8 @@ class ClientReport:
     failed: int = 0
     connect_seconds: float = 0.0
     errors: Counter[str] = field(default_factory=Counter)
+    # subscriber number -> the error or completion that ended its subscription (server side)
+    ended: dict[int, str] = field(default_factory=dict)
     # (subscriber number, run ID, status, receive time)
     received: list[tuple[int, str, str, float]] = field(default_factory=list)
 
@@ -340,16 +342,22 @@ async def run_clients(conn: Any, assignments: list[tuple[int, str, str | None]],
                 if kind == "next":
                     payload = msg["payload"]
                     if payload.get("errors"):
-                        report.errors[f"error: {payload['errors'][0].get('message', '')[:120]}"] += 1
+                        message = f"error: {payload['errors'][0].get('message', '')[:120]}"
+                        report.errors[message] += 1
+                        report.ended.setdefault(number, message)
                         continue
                     event = payload["data"]["runStatusChanged"]
                     received.append((number, event["run"]["runId"], event["status"], time.time()))
                 elif kind == "ping":
                     await ws.send('{"type":"pong"}')
                 elif kind in ("error", "complete"):
-                    report.errors[f"{kind}: {str(msg.get('payload'))[:120]}"] += 1
+                    message = f"{kind}: {str(msg.get('payload'))[:120]}"
+                    report.errors[message] += 1
+                    report.ended.setdefault(number, message)
         except Exception as e:
-            report.errors[f"closed: {type(e).__name__}: {str(e)[:120]}"] += 1
+            message = f"closed: {type(e).__name__}: {str(e)[:120]}"
+            report.errors[message] += 1
+            report.ended.setdefault(number, message)
 
     async def open_one(number: int, url: str, integration: str | None) -> None:
         async with gate:
@@ -489,6 +497,9 @@ class Result:
     expected: int = 0
     received: int = 0
     lost: int = 0
+    lost_ended: int = 0  # of lost: on subscriptions the server ended (too slow, an error)
+    ended: int = 0
+    ended_account: int = 0
     duplicates: int = 0
     unexpected: int = 0
     delivered_per_s: float = float("nan")
@@ -522,10 +533,12 @@ def tally(result: Result, pub: Published, reports: list[ClientReport]) -> None:
     account_subs = range(result.subscribers, result.subscribers + result.account_subscribers)
     seen: Counter[tuple[int, str, str]] = Counter()
     latencies: list[float] = []
+    ended: set[int] = set()
     in_window = 0
     last = pub.finished
     for rep in reports:
         result.errors.update(rep.errors)
+        ended.update(rep.ended)
         for number, run_id, status, t in rep.received:
             seen[(number, run_id, status)] += 1
             sent = pub.sent.get((run_id, status))
@@ -544,7 +557,11 @@ def tally(result: Result, pub: Published, reports: list[ClientReport]) -> None:
     result.publish_seconds = pub.finished - pub.started
     result.expected = len(expected)
     result.received = sum(seen.values())
-    result.lost = len(expected - seen.keys())
+    missing = expected - seen.keys()
+    result.lost = len(missing)
+    result.lost_ended = sum(1 for number, _r, _s in missing if number in ended)
+    result.ended = len(ended)
+    result.ended_account = sum(1 for n in ended if n in account_subs)
     result.unexpected = len(seen.keys() - expected)
     result.duplicates = sum(c - 1 for c in seen.values() if c > 1)
     result.latencies = latencies
@@ -565,6 +582,7 @@ async def run(args: argparse.Namespace) -> Result:
     result = Result(label, args.integrations, subscribers=args.integrations,
                     account_subscribers=args.account_subscribers)
     workdir = tempfile.mkdtemp(prefix="gw_live_work_")
+    logdir = Path(tempfile.mkdtemp(prefix="gw_live_logs_"))  # kept: the gateways' logs
     gateways: list[Gateway] = []
     procs: list[Any] = []
     try:
@@ -577,7 +595,7 @@ async def run(args: argparse.Namespace) -> Result:
             viewer = await asyncio.to_thread(create_key, env, "viewer", workdir)
             ingest = await asyncio.to_thread(create_key, env, "ingest", workdir)
             for _ in range(args.processes):  # one after the other: each migrates at start
-                gateways.append(await start_gateway(env, workdir))
+                gateways.append(await start_gateway(env, workdir, logdir))
             if args.baseline_seconds > 0:
                 log(f"baseline: ingesting {args.rate:g} changes/s for {args.baseline_seconds:g} s"
                     " without subscribers")
@@ -624,7 +642,7 @@ async def run(args: argparse.Namespace) -> Result:
             pub = await publish(gateways[0].http, ingest, args.integrations, args.rate,
                                 args.seconds, args.tick)
             log("draining")
-            result.drain_seconds = await wait_idle(gateways, 120)
+            result.drain_seconds = await wait_idle(gateways, args.drain_limit)
             await asyncio.sleep(1.0)
             result.hwm = [proc_status(g.proc.pid, "VmHWM") for g in gateways]
             for pipe in pipes:
@@ -637,7 +655,7 @@ async def run(args: argparse.Namespace) -> Result:
             for g in gateways:
                 errors = stop_gateway(g)
                 if errors:
-                    result.notes.append(f"gateway :{g.port} log: {len(errors)} error lines, "
+                    result.notes.append(f"gateway log {g.logfile}: {len(errors)} error lines, "
                                         f"first: {errors[0][:300]}")
             gateways.clear()
     finally:
@@ -682,8 +700,11 @@ def report(r: Result, args: argparse.Namespace) -> None:
          f"{r.changes / max(r.publish_seconds, 1e-9):,.0f}/s (asked {args.rate:g}/s)",
          TARGETS["changes/s"]),
         ("deliveries expected / received",
-         f"{r.expected:,} / {r.received:,}: {r.lost:,} lost, {r.duplicates:,} twice, "
-         f"{r.unexpected:,} unexpected", "none lost, none twice"),
+         f"{r.expected:,} / {r.received:,}: {r.lost:,} lost ({r.lost_ended:,} of them on "
+         f"ended subscriptions), {r.duplicates:,} twice, {r.unexpected:,} unexpected",
+         "none lost, none twice"),
+        ("subscriptions the server ended during the run",
+         f"{r.ended:,} ({r.ended_account} of them whole-account)", "0"),
         ("deliveries per second", f"{r.delivered_per_s:,.0f}/s (first send to last receipt)",
          TARGETS["deliveries/s"]),
         ("delivery latency p50 / p99 / max",
@@ -722,7 +743,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=20, help="publishing time (default 20)")
     p.add_argument("--tick", type=float, default=0.05,
                    help="seconds between ingest requests (default 0.05)")
-    p.add_argument("--baseline-seconds", type=float, default=3,
+    p.add_argument("--drain-limit", type=float, default=30,
+                   help="after publishing, wait at most this long for the gateway to go idle; "
+                   "what has not arrived by then counts as lost (default 30)")
+    p.add_argument("--baseline-seconds", type=float, default=2,
                    help="ingest at --rate this long before any subscriber connects (0: skip)")
     p.add_argument("--client-processes", type=int, default=2)
     p.add_argument("--connect-concurrency", type=int, default=100,

@@ -956,11 +956,18 @@ def test_live_statuses_change_in_place_and_new_runs_appear_on_top(
     first_row = page.locator("main tbody tr").first
     expect(first_row).to_have_attribute("data-run-id", run_id)
     expect(first_row.locator(".badge")).to_have_text("Running")
+    shown_before = len(tab.rows("run-id"))
     tab.shot("19-live-run-started")
     run("FAILED")
     expect(first_row.locator(".badge")).to_have_text("Failed")
     assert page.locator(f"main tbody tr[data-run-id='{run_id}']").count() == 1
     assert tab.renders() == renders  # in place: the screen was not loaded again
+    total = server.api(
+        RUNS, integrationId=target, first=1, filter={"status": ["RUNNING", "FAILED"]}
+    )
+    expect(page.locator(".pager .count")).to_have_text(
+        f"{shown_before} shown of {total['integration']['runs']['totalCount']:,}"
+    )
     tab.shot("20-live-run-failed")
 
     # The page's filters hold: under status=FAILED a running run is not shown, then it is

@@ -240,3 +240,40 @@ def test_durations_read_as_people_say_them() -> None:
     )
     assert ran.returncode == 0, ran.stderr
     assert dict(zip(DURATIONS, json.loads(ran.stdout), strict=True)) == DURATIONS
+
+
+def test_live_client_speaks_graphql_transport_ws_and_resumes_after_the_last_cursor() -> None:
+    # live.js needs no DOM: node drives it with a scripted socket and timers.
+    node = shutil.which("node")
+    if node is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("node not found on PATH; required in CI")
+        pytest.skip("node not found on PATH (set CI=true to make this a failure)")
+    script = Path(__file__).parent / "console_js" / "live_protocol.mjs"
+    module = (STATIC_DIR / "js" / "live.js").as_uri()
+    ran = subprocess.run([node, str(script), module], capture_output=True, text=True, timeout=30)
+    assert ran.returncode == 0, ran.stderr
+    seen = json.loads(ran.stdout)
+    # exponential, half of it jitter, capped at 30 s
+    assert seen["backoff"] == [250, 500, 4000, 15_000, 30_000]
+    assert seen["delay"] == 375
+    # 4403 is a refused key; 4400 (our own malformed message) and 1000 are not retried
+    assert seen["close"] == ["auth", "stop", "stop"] + ["retry"] * 6
+    assert seen["urls"] == ["ws://127.0.0.1:8000/graphql", "wss://gw.example/x/graphql"]
+    assert seen["protocol"] == "graphql-transport-ws"
+    assert seen["init"] == {
+        "type": "connection_init",
+        "payload": {"Authorization": "Bearer gw_k"},
+    }
+    assert seen["subscribe"]["payload"]["variables"] == {"flowId": "f"}
+    assert seen["pong"] == {"type": "pong"}
+    assert seen["events"] == ["c1"]
+    # after the drop, the same operation resumes after the last cursor received
+    assert seen["resumed"]["id"] == seen["subscribe"]["id"]
+    assert seen["resumed"]["payload"]["variables"] == {"flowId": "f", "after": "c1"}
+    assert seen["resyncs"] == 1  # BAD_USER_INPUT on a resume: re-read the view
+    assert seen["completed"] == {"id": "2", "type": "complete"}
+    assert seen["authFailures"] == 1
+    assert seen["reconnectsAfterAuth"] == 2  # a refused key is not retried
+    states = ["connecting", "connected", "reconnecting", "reconnecting", "connected", "offline"]
+    assert seen["states"] == states

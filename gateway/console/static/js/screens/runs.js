@@ -164,6 +164,7 @@ export function live(route, data, ctx, node) {
   const { flow, integration } = data;
   const built = shown.get(node);
   const { size } = pageArgs(route.params);
+  let total = data.runs.totalCount;
   const onRun = (event) => {
     const { run } = event.runStatusChanged;
     if (integration && run.integration.integrationId !== integration.integrationId) return;
@@ -181,6 +182,9 @@ export function live(route, data, ctx, node) {
     // The page keeps its size: the oldest row moves on to the next page.
     const rows = body.querySelectorAll("tr[data-run-id]");
     if (rows.length > size) rows[rows.length - 1].remove();
+    total += 1;
+    const count = node.querySelector(".pager .count");
+    if (count) count.textContent = `${Math.min(rows.length, size)} shown of ${total.toLocaleString()}`;
   };
   const subscriptions = [
     { query: RUN_EVENTS, variables: { flowId: flow.flowId, integrationId: integration ? integration.integrationId : null }, next: onRun },

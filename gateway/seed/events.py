@@ -7,17 +7,17 @@ milliseconds and a ``Z`` suffix.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.limits import MAX_INGEST_BATCH
+from gateway.ids import is_printable_text
+from gateway.limits import ENGINE_ID, MAX_INGEST_BATCH, USER_TEXT_MAX
 
 Event = dict[str, Any]
 JSON = Any
 
-ID_RE = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
+ID_RE = ENGINE_ID
 
 INTEGRATION_STATUSES = (
     "INITIALIZING",
@@ -90,7 +90,7 @@ def _ts(value: datetime | str) -> str:
 
 
 def check_id(value: str, what: str = "id") -> str:
-    """Return ``value`` if it is a valid ID (1-128 chars of ``[A-Za-z0-9_.:@-]``)."""
+    """Return ``value`` if it is a valid engine ID (``gateway.limits.ENGINE_ID``)."""
     if not isinstance(value, str) or ID_RE.fullmatch(value) is None:
         raise ValueError(f"invalid {what}: {value!r}")
     return value
@@ -344,7 +344,7 @@ def run_finished(
 
 
 def _check_text(value: str, what: str) -> str:
-    if not 1 <= len(value) <= 256 or not value.isprintable():
+    if not is_printable_text(value, USER_TEXT_MAX):
         raise ValueError(f"invalid {what}: {value!r}")
     return value
 

@@ -943,11 +943,21 @@ def test_live_statuses_change_in_place_and_new_runs_appear_on_top(
     )["integration"]["flow"]["runs"]["nodes"][0]["triggerApp"]["appId"]
     live = page.locator("#live")
 
-    # Given a viewer on the Run detail page of an integration, filtered to running and failed
-    runs_page = f"#/flows/{FLOW}/integrations/{target}"
-    tab.sign_in(server.keys["viewer"], f"{runs_page}?status=RUNNING,FAILED")
+    # Given a viewer on Flows: a run starting counts in its flow's runs of the last 24 h
+    tab.sign_in(server.keys["viewer"])
     expect(live).to_have_attribute("aria-label", "Live updates: connected")
     expect(live).to_have_text("Live")
+    stats = page.locator("main tbody tr", has_text=FLOW).locator(".stats .stat").nth(1)
+    runs_24h = int(stats.inner_text().split()[0].replace(",", ""))
+    counted = _run_events(server, f"run-live-{uuid.uuid4().hex[:8]}", target, app_id)
+    counted("started")
+    expect(stats).to_have_text(f"{runs_24h + 1:,} runs in 24 h")
+    counted("OK")
+
+    # On the Run detail page of an integration, filtered to running and failed
+    runs_page = f"#/flows/{FLOW}/integrations/{target}"
+    tab.go(f"{runs_page}?status=RUNNING,FAILED")
+    expect(live).to_have_attribute("aria-label", "Live updates: connected")
     renders = tab.renders()
     # When a run of it starts, it appears on top as Running; when it fails, it turns Failed
     run_id = f"run-live-{uuid.uuid4().hex[:8]}"
@@ -979,7 +989,7 @@ def test_live_statuses_change_in_place_and_new_runs_appear_on_top(
     run("started")
     run("FAILED")
     expect(first_row).to_have_attribute("data-run-id", second)
-    assert tab.rows("run-id")[1] == run_id  # the run that started first, below it
+    assert tab.rows("run-id")[1] == run_id  # the run that failed first, below it
     assert page.locator("main tbody tr .badge", has_text="Running").count() == 0
 
     # An admin on Integration detail: a status changed through the API changes the row and

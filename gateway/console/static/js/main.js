@@ -77,6 +77,7 @@ const ctx = {
     }
   },
   refresh: () => render(),
+  refreshSoon: () => refreshSoon(),
   showError: (error, title) => {
     const box = errorBox(error, { title });
     box.classList.add("action-error");
@@ -144,12 +145,32 @@ async function ensureRole() {
   saveRole(ctx.role);
 }
 
-async function render() {
+let quietTimer = 0;
+
+/**
+ * For screens of counts (Flows, End-users): a change re-runs the screen's query, at most once
+ * a second, without the busy state; it waits while the user is inside the screen (focus in a
+ * control, a menu or dialog open) so nothing moves under the pointer or the keyboard.
+ */
+function refreshSoon() {
+  if (quietTimer) return;
+  quietTimer = setTimeout(() => {
+    quietTimer = 0;
+    const busy = document.querySelector("dialog[open], .menu:not([hidden])") || (main.contains(document.activeElement) && document.activeElement !== main);
+    if (busy) refreshSoon();
+    else render({ quiet: true });
+  }, 1000);
+}
+
+async function render({ quiet = false } = {}) {
   const mine = ++generation;
   const route = parse();
   header();
+  clearTimeout(quietTimer);
+  quietTimer = 0;
   // The screen being left completes its subscriptions; the new one starts its own when shown.
-  stopLive();
+  // A quiet refresh of the same screen keeps them.
+  if (!quiet) stopLive();
   if (!currentKey()) {
     if (live) live.close();
     live = null;
@@ -166,8 +187,10 @@ async function render() {
     rendered();
     return;
   }
-  main.setAttribute("aria-busy", "true");
-  main.classList.add("busy");
+  if (!quiet) {
+    main.setAttribute("aria-busy", "true");
+    main.classList.add("busy");
+  }
   let data;
   try {
     performance.mark("console:asked");
@@ -176,6 +199,8 @@ async function render() {
     header();
   } catch (error) {
     if (mine !== generation) return;
+    // A failed quiet refresh leaves the screen as it was; the next change tries again.
+    if (quiet && error.code !== "UNAUTHENTICATED") return;
     main.removeAttribute("aria-busy");
     main.classList.remove("busy");
     if (error.code === "UNAUTHENTICATED") {
@@ -196,7 +221,7 @@ async function render() {
   performance.mark("console:answered");
   const node = screen.view(route, data, ctx);
   main.replaceChildren(node);
-  startLive(screen, route, data, node);
+  if (!quiet) startLive(screen, route, data, node);
   main.removeAttribute("aria-busy");
   main.classList.remove("busy");
   performance.mark("console:rendered");
@@ -207,7 +232,7 @@ async function render() {
   if (firstScreen) {
     firstScreen = false;
     performance.measure("console:first-screen", { start: 0, end: performance.now() });
-  } else {
+  } else if (!quiet) {
     const heading = main.querySelector("h1");
     if (heading && !main.contains(document.activeElement)) {
       heading.tabIndex = -1;

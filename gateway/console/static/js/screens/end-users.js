@@ -131,3 +131,18 @@ export function view(route, data, ctx) {
     pager(route, endUsers, size(route.params), { what: "end-users", backward: false }),
   );
 }
+
+const CHANGES = `subscription ConsoleLiveEndUsers($flowId: String, $after: String) {
+  runStatusChanged(flowId: $flowId, after: $after) { cursor }
+}`;
+const INTEGRATION_CHANGES = `subscription ConsoleLiveEndUserIntegrations($flowId: String, $after: String) {
+  integrationStatusChanged(flowId: $flowId, after: $after) { cursor }
+}`;
+
+/** Runs consume tasks and integrations change status: the counts are read again (quietly). */
+export function live(route, data, ctx) {
+  return [
+    { query: CHANGES, variables: { flowId: route.flowId }, next: () => ctx.refreshSoon() },
+    { query: INTEGRATION_CHANGES, variables: { flowId: route.flowId }, next: () => ctx.refreshSoon() },
+  ];
+}

@@ -92,3 +92,18 @@ export function view(route, data) {
     pager(route, flows, size, { what: "flows" }),
   );
 }
+
+const CHANGES = `subscription ConsoleLiveFlows($after: String) {
+  runStatusChanged(after: $after) { cursor }
+}`;
+const INTEGRATION_CHANGES = `subscription ConsoleLiveFlowIntegrations($after: String) {
+  integrationStatusChanged(after: $after) { cursor }
+}`;
+
+/** Runs and integration statuses change the stats: they are read again (quietly). */
+export function live(route, data, ctx) {
+  return [
+    { query: CHANGES, variables: {}, next: () => ctx.refreshSoon() },
+    { query: INTEGRATION_CHANGES, variables: {}, next: () => ctx.refreshSoon() },
+  ];
+}

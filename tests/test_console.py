@@ -992,6 +992,22 @@ def test_live_statuses_change_in_place_and_new_runs_appear_on_top(
     assert tab.rows("run-id")[1] == run_id  # the run that failed first, below it
     assert page.locator("main tbody tr .badge", has_text="Running").count() == 0
 
+    # A run that starts while the screen's query is under way is not lost: the screen
+    # subscribes before it asks, and what arrives meanwhile is applied once it is shown
+    third = f"run-live-{uuid.uuid4().hex[:8]}"
+
+    def start_during_the_query(route: Any) -> None:
+        answer = route.fetch()  # the query has been answered without the run
+        _run_events(server, third, target, app_id)("started")
+        route.fulfill(response=answer)
+
+    page.route("**/graphql", start_during_the_query, times=1)
+    tab.go(runs_page)
+    expect(first_row).to_have_attribute("data-run-id", third)
+    expect(first_row.locator(".badge")).to_have_text("Running")
+    _run_events(server, third, target, app_id)("OK")
+    expect(first_row.locator(".badge")).to_have_text("Ok")
+
     # An admin on Integration detail: a status changed through the API changes the row and
     # the row's menu in place
     tab.sign_in(server.keys["admin"], f"#/flows/{FLOW}?search={other}")

@@ -191,6 +191,7 @@ async function render({ quiet = false } = {}) {
     main.setAttribute("aria-busy", "true");
     main.classList.add("busy");
   }
+  const following = quiet ? null : subscribeFor(screen, route);
   let data;
   try {
     performance.mark("console:asked");
@@ -201,6 +202,7 @@ async function render({ quiet = false } = {}) {
     if (mine !== generation) return;
     // A failed quiet refresh leaves the screen as it was; the next change tries again.
     if (quiet && error.code !== "UNAUTHENTICATED") return;
+    stopLive();
     main.removeAttribute("aria-busy");
     main.classList.remove("busy");
     if (error.code === "UNAUTHENTICATED") {
@@ -221,7 +223,7 @@ async function render({ quiet = false } = {}) {
   performance.mark("console:answered");
   const node = screen.view(route, data, ctx);
   main.replaceChildren(node);
-  if (!quiet) startLive(screen, route, data, node);
+  if (following) following.start(data, node);
   main.removeAttribute("aria-busy");
   main.classList.remove("busy");
   performance.mark("console:rendered");
@@ -241,17 +243,29 @@ async function render({ quiet = false } = {}) {
   }
 }
 
-/** The screen's subscriptions, on the page's one socket; a cursor too old re-reads the screen. */
-function startLive(screen, route, data, node) {
-  if (!screen.live) return;
+/**
+ * The screen's subscriptions, on the page's one socket, asked before its query: what they
+ * send until the screen is shown waits, then goes to the screen's handlers in order (each event
+ * carries its object as it is, so the last one wins). A cursor too old re-reads the screen.
+ */
+function subscribeFor(screen, route) {
+  if (!screen.subscriptions) return null;
+  const waiting = [];
+  const pending = { handlers: null, deliver: (index, data) => (pending.handlers ? pending.handlers[index](data) : waiting.push([index, data])) };
   const client = liveClient();
-  for (const subscription of screen.live(route, data, ctx, node)) {
+  screen.subscriptions(route).forEach((subscription, index) => {
+    if (!subscription) return;
     client.subscribe(subscription.query, subscription.variables, {
-      next: subscription.next,
+      next: (data) => pending.deliver(index, data),
       resync: () => render(),
       error: (error) => showLive("offline", `${error.code}: ${error.message}`),
     });
-  }
+  });
+  pending.start = (data, node) => {
+    pending.handlers = screen.live(route, data, ctx, node);
+    for (const [index, event] of waiting.splice(0)) pending.handlers[index](event);
+  };
+  return pending;
 }
 
 document.getElementById("skip-link").addEventListener("click", (event) => {

@@ -141,8 +141,12 @@ const INTEGRATION_CHANGES = `subscription ConsoleLiveEndUserIntegrations($flowId
 
 /** Runs consume tasks and integrations change status: the counts are read again (quietly). */
 export function live(route, data, ctx) {
+  return [() => ctx.refreshSoon(), () => ctx.refreshSoon()];
+}
+
+export function subscriptions(route) {
   return [
-    { query: CHANGES, variables: { flowId: route.flowId }, next: () => ctx.refreshSoon() },
-    { query: INTEGRATION_CHANGES, variables: { flowId: route.flowId }, next: () => ctx.refreshSoon() },
+    { query: CHANGES, variables: { flowId: route.flowId } },
+    { query: INTEGRATION_CHANGES, variables: { flowId: route.flowId } },
   ];
 }

@@ -102,8 +102,12 @@ const INTEGRATION_CHANGES = `subscription ConsoleLiveFlowIntegrations($after: St
 
 /** Runs and integration statuses change the stats: they are read again (quietly). */
 export function live(route, data, ctx) {
+  return [() => ctx.refreshSoon(), () => ctx.refreshSoon()];
+}
+
+export function subscriptions() {
   return [
-    { query: CHANGES, variables: {}, next: () => ctx.refreshSoon() },
-    { query: INTEGRATION_CHANGES, variables: {}, next: () => ctx.refreshSoon() },
+    { query: CHANGES, variables: {} },
+    { query: INTEGRATION_CHANGES, variables: {} },
   ];
 }

@@ -273,8 +273,13 @@ export function view(route, data, ctx) {
 export function live(route, data, ctx, node) {
   const { columns, rowOf } = shown.get(node);
   const update = (integration) => replaceRow(node, "integration-id", integration.integrationId, tableRow(columns, rowOf(integration)));
+  return [(event) => update(event.integrationStatusChanged.integration), (event) => update(event.runStatusChanged.run.integration)];
+}
+
+/** What the screen follows (asked before its query, so no change falls in between). */
+export function subscriptions(route) {
   return [
-    { query: INTEGRATION_EVENTS, variables: { flowId: data.flow.flowId }, next: (event) => update(event.integrationStatusChanged.integration) },
-    { query: RUN_EVENTS, variables: { flowId: data.flow.flowId }, next: (event) => update(event.runStatusChanged.run.integration) },
+    { query: INTEGRATION_EVENTS, variables: { flowId: route.flowId } },
+    { query: RUN_EVENTS, variables: { flowId: route.flowId } },
   ];
 }

@@ -159,7 +159,8 @@ export function belongsOnTop(params, run) {
   return true;
 }
 
-/** Runs change status in place; new runs that match the page's filters appear at the top. */
+/** The handlers of subscriptions(route)'s events, in its order, once the screen is shown: runs
+ * change status in place; new runs that match the page's filters appear at the top. */
 export function live(route, data, ctx, node) {
   const { flow, integration } = data;
   const built = shown.get(node);
@@ -186,22 +187,21 @@ export function live(route, data, ctx, node) {
     const count = node.querySelector(".pager .count");
     if (count) count.textContent = `${Math.min(rows.length, size)} shown of ${total.toLocaleString()}`;
   };
-  const subscriptions = [
-    { query: RUN_EVENTS, variables: { flowId: flow.flowId, integrationId: integration ? integration.integrationId : null }, next: onRun },
+  const onIntegration = (event) => {
+    const changed = event.integrationStatusChanged.integration;
+    if (!integration || changed.integrationId !== integration.integrationId) return;
+    const holder = node.querySelector("[data-live='integration-status']");
+    if (holder) holder.replaceChildren(integrationStatus(ctx, changed));
+  };
+  return [onRun, onIntegration];
+}
+
+/** What the screen follows (asked before its query, so no change falls in between). */
+export function subscriptions(route) {
+  return [
+    { query: RUN_EVENTS, variables: { flowId: route.flowId, integrationId: route.integrationId || null } },
+    route.integrationId ? { query: INTEGRATION_EVENTS, variables: { flowId: route.flowId } } : null,
   ];
-  if (integration) {
-    subscriptions.push({
-      query: INTEGRATION_EVENTS,
-      variables: { flowId: flow.flowId },
-      next: (event) => {
-        const changed = event.integrationStatusChanged.integration;
-        if (changed.integrationId !== integration.integrationId) return;
-        const holder = node.querySelector("[data-live='integration-status']");
-        if (holder) holder.replaceChildren(integrationStatus(ctx, changed));
-      },
-    });
-  }
-  return subscriptions;
 }
 
 export function view(route, data, ctx) {

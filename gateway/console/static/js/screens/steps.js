@@ -67,9 +67,14 @@ export function live(route, data, ctx, node) {
     set("run-code", networkCode(run.networkCode, run.networkCodeText));
     set("run-tasks", number(run.tasksConsumed));
   };
+  return [onStep, onRun];
+}
+
+/** What the screen follows (asked before its query, so no change falls in between). */
+export function subscriptions(route) {
   return [
-    { query: STEP_EVENTS, variables: { runId }, next: onStep },
-    { query: RUN_EVENTS, variables: { integrationId: data.run.integration.integrationId }, next: onRun },
+    { query: STEP_EVENTS, variables: { runId: route.runId } },
+    { query: RUN_EVENTS, variables: { integrationId: route.integrationId } },
   ];
 }
 

@@ -94,7 +94,7 @@ class LiveServer:
         app = create_app(self.settings)
         self.services = app.state.services
         self.loop = asyncio.get_running_loop()
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio")
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="auto")
         self.server = uvicorn.Server(config)
         await self.server.serve(sockets=[self.sock])
 

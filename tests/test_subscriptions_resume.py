@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from gateway.context import Context, make_context
 from gateway.cursors import decode_event_cursor, encode_event_cursor
 from gateway.db import accounts, changelog
 from gateway.errors import BadUserInput, Unauthenticated
-from gateway.live.broker import MemoryBroker
+from gateway.live.broker import MemoryBroker, Subscription
 from gateway.live.changes import Change
 from gateway.live.streams import REPLAY_MAX, ChangeStream, Match, open_stream
 from gateway.services import Services
@@ -163,3 +164,49 @@ async def test_a_revoked_key_ends_the_stream_at_its_next_matching_change(
     with pytest.raises(Unauthenticated, match="revoked"):
         await next_run(stream)
     assert stream.closed
+
+
+async def test_a_change_committed_while_a_subscription_starts_is_delivered_once(
+    services: Services, ingester: Api, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await ingester.data(e.INGEST, {"events": [e.flow(), e.integration("int-1")]})
+    await ingester.data(e.INGEST, {"events": [e.run_started("run-1", "int-1", 10)]})
+    broker = services.broker
+    assert isinstance(broker, MemoryBroker)
+    subscribed = False
+    real_subscribe = broker.subscribe
+
+    def subscribe(account_id: str) -> Subscription:
+        nonlocal subscribed
+        subscribed = True
+        return real_subscribe(account_id)
+
+    # Given a change committed (and published) after the stream subscribed to the broker,
+    # before it read the change log
+    change = Change(ctx.account_id, "run", "run-1", "OK", "RUNNING", e.T0, run_id="run-1")
+    committed = False
+
+    def reading_after_subscribe(read: Any) -> Any:
+        async def wrapped(*args: Any) -> Any:
+            nonlocal committed
+            if subscribed and not committed:
+                committed = True
+                async with services.db.write(ctx.account_id) as uow:
+                    uow.record(change)
+            return await read(*args)
+
+        return wrapped
+
+    monkeypatch.setattr(broker, "subscribe", subscribe)
+    monkeypatch.setattr(changelog, "last_seq", reading_after_subscribe(changelog.last_seq))
+    monkeypatch.setattr(changelog, "after", reading_after_subscribe(changelog.after))
+    stream = await open_stream(ctx, RUNS, None)
+    try:
+        assert committed
+        # Then the subscriber gets it once, then the next change
+        run, status, seq = await next_run(stream)
+        assert (run, status) == ("run-1", "OK")
+        await ingester.data(e.INGEST, {"events": [e.run_started("run-2", "int-1", 12)]})
+        assert await next_run(stream) == ("run-2", "RUNNING", seq + 1)
+    finally:
+        await stream.aclose()

@@ -2,13 +2,13 @@
 in ``seq`` order, without gap or duplicate, each loaded fresh under the subscriber's account.
 
 Order of work when a subscription starts: subscribe to the broker **first**, then read the
-change log (the replay after ``after:``, or just the last ``seq`` as the starting point), so a
-change committed in between is in both places and never in neither. The stream keeps a
-watermark (the last ``seq`` of the account it has passed): a live change at or below it is a
-duplicate and skipped; one that jumps past ``watermark + 1`` means the broker has not (yet)
-delivered the changes in between (publishes of two commits may overtake each other, or come
-from another process): those are read from the change log first. Writes of one account are
-serialised, so every ``seq`` below a published one is committed and readable.
+change log after the starting point (the ``after:`` cursor, or the last ``seq`` read before
+subscribing), so a change committed in between is in both places and never in neither. The
+stream keeps a watermark (the last ``seq`` of the account it has passed): a live change at or
+below it is a duplicate and skipped; one that jumps past ``watermark + 1`` means the broker has
+not (yet) delivered the changes in between (publishes of two commits may overtake each other,
+or come from another process): those are read from the change log first. Writes of one account
+are serialised, so every ``seq`` below a published one is committed and readable.
 
 The broker delivers every change of the account; the stream filters them. Per event that
 matches, the API key is checked again (through the authenticator's short cache, so a revoked
@@ -169,32 +169,29 @@ class ChangeStream:
 
 
 async def open_stream(ctx: Context, match: Match, after: str | None) -> ChangeStream:
-    """Validates ``after``, subscribes to the broker, then reads what to replay."""
-    seq = decode_event_cursor(after) if after is not None else None
-    await check_key(ctx)
+    """Validates ``after``, subscribes to the broker, then reads what to replay.
+
+    Without ``after`` the stream starts at the account's last change read *before*
+    subscribing, and replays what was committed between that read and the subscription: a
+    change committed while the subscription is being set up is delivered, not lost between
+    the two."""
+    resuming = after is not None
     account_id = ctx.account_id
+    await check_key(ctx)
+    if after is not None:
+        seq = decode_event_cursor(after)
+    else:
+        async with ctx.services.db.read() as conn:
+            seq = await changelog.last_seq(conn, account_id)
     subscription = ctx.services.broker.subscribe(account_id)
     # The operation closes its streams when it ends, however it ends (close_streams).
     ctx.extras.setdefault(_STREAMS, []).append(subscription)
     try:
         async with ctx.services.db.read() as conn:
-            if seq is None:
-                return ChangeStream(
-                    ctx, match, subscription, [], await changelog.last_seq(conn, account_id)
-                )
-            last = await changelog.last_seq(conn, account_id)
-            if seq > last:
-                raise BadUserInput(
-                    f"The cursor is not one of this account's events (it is past the last"
-                    f" change); {REREAD}."
-                )
-            first = await changelog.first_seq(conn, account_id)
-            if seq + 1 < first:
-                raise BadUserInput(
-                    f"The cursor is older than the oldest change kept for resuming; {REREAD}."
-                )
+            if resuming:
+                await _check_cursor(conn, account_id, seq)
             pending = await changelog.after(conn, account_id, seq, REPLAY_MAX + 1)
-        if len(pending) > REPLAY_MAX:
+        if resuming and len(pending) > REPLAY_MAX:
             raise BadUserInput(
                 f"More than {REPLAY_MAX} changes happened after the cursor, more than a"
                 f" subscription replays; {REREAD}."
@@ -205,6 +202,18 @@ async def open_stream(ctx: Context, match: Match, after: str | None) -> ChangeSt
     except BaseException:
         subscription.close()
         raise
+
+
+async def _check_cursor(conn: Any, account_id: str, seq: int) -> None:
+    if seq > await changelog.last_seq(conn, account_id):
+        raise BadUserInput(
+            f"The cursor is not one of this account's events (it is past the last change);"
+            f" {REREAD}."
+        )
+    if seq + 1 < await changelog.first_seq(conn, account_id):
+        raise BadUserInput(
+            f"The cursor is older than the oldest change kept for resuming; {REREAD}."
+        )
 
 
 def close_streams(ctx: Context) -> None:

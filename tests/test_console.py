@@ -1005,8 +1005,27 @@ def test_live_statuses_change_in_place_and_new_runs_appear_on_top(
     tab.go(runs_page)
     expect(first_row).to_have_attribute("data-run-id", third)
     expect(first_row.locator(".badge")).to_have_text("Running")
+
+    # Step detail of that run: a step starting appears, the run finishing changes its status
+    tab.go(f"{runs_page}/runs/{third}")
+    expect(live).to_have_attribute("aria-label", "Live updates: connected")
+    step_id = f"{third}-step-1"
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    _ingest(
+        server,
+        "stepStarted",
+        stepId=step_id,
+        runId=third,
+        position=1,
+        appId=app_id,
+        name="Live step",
+        startTime=now,
+    )
+    step_row = page.locator(f"main tbody tr[data-step-id='{step_id}']")
+    expect(step_row.locator(".badge")).to_have_text("Running")
     _run_events(server, third, target, app_id)("OK")
-    expect(first_row.locator(".badge")).to_have_text("Ok")
+    expect(page.locator("[data-live='run-status'] .badge")).to_have_text("Ok")
+    tab.shot("21-live-steps")
 
     # An admin on Integration detail: a status changed through the API changes the row and
     # the row's menu in place
@@ -1018,7 +1037,7 @@ def test_live_statuses_change_in_place_and_new_runs_appear_on_top(
     act = "mutation($id: String!) { %s(integrationId: $id) { status } }"
     server.api(act % "disableIntegration", id=other)
     expect(row.locator(".badge").nth(1)).to_have_text("Disabled")
-    tab.shot("21-live-integration-disabled")
+    tab.shot("22-live-integration-disabled")
     page.get_by_role("button", name=f"Actions for {other}").click()
     expect(page.get_by_role("menuitem", name="Enable")).to_be_visible()
     assert page.get_by_role("menuitem", name="Disable").count() == 0

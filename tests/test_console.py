@@ -1026,6 +1026,11 @@ def test_live_statuses_change_in_place_and_new_runs_appear_on_top(
     _run_events(server, third, target, app_id)("OK")
     expect(page.locator("[data-live='run-status'] .badge")).to_have_text("Ok")
     tab.shot("21-live-steps")
+    # and so does the integration's status
+    act = "mutation($id: String!) { %s(integrationId: $id) { status } }"
+    server.api(act % "disableIntegration", id=target)
+    expect(page.locator("[data-live='integration-status'] .badge")).to_have_text("Disabled")
+    server.api(act % "enableIntegration", id=target)
 
     # An admin on Integration detail: a status changed through the API changes the row and
     # the row's menu in place
@@ -1034,7 +1039,6 @@ def test_live_statuses_change_in_place_and_new_runs_appear_on_top(
     renders = tab.renders()
     row = page.locator(f"main tbody tr[data-integration-id='{other}']")
     expect(row.locator(".badge").nth(1)).to_have_text("Enabled")
-    act = "mutation($id: String!) { %s(integrationId: $id) { status } }"
     server.api(act % "disableIntegration", id=other)
     expect(row.locator(".badge").nth(1)).to_have_text("Disabled")
     tab.shot("22-live-integration-disabled")

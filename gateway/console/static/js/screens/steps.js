@@ -18,6 +18,10 @@ const RUN_EVENTS = `subscription ConsoleLiveRun($integrationId: String, $after: 
   runStatusChanged(integrationId: $integrationId, after: $after) { cursor status run { ${RUN_LIVE_FIELDS} } }
 }`;
 
+const INTEGRATION_EVENTS = `subscription ConsoleLiveRunIntegration($flowId: String, $after: String) {
+  integrationStatusChanged(flowId: $flowId, after: $after) { cursor status integration { integrationId status } }
+}`;
+
 const QUERY = `query ConsoleRunSteps($runId: String!) {
   run(runId: $runId) {
     runId triggerName triggerType startTime endTime duration status networkCode networkCodeText tasksConsumed logsUrl
@@ -40,7 +44,8 @@ export async function load(route, { query }) {
 // What view() built, for the live updates of the same screen.
 const shown = new WeakMap();
 
-/** Steps change status in place and new steps appear in position; so does the run's status. */
+/** Steps change status in place and new steps appear in position; so do the run's and the
+ * integration's status. */
 export function live(route, data, ctx, node) {
   const { columns, rowOf } = shown.get(node);
   const runId = data.run.runId;
@@ -67,7 +72,13 @@ export function live(route, data, ctx, node) {
     set("run-code", networkCode(run.networkCode, run.networkCodeText));
     set("run-tasks", number(run.tasksConsumed));
   };
-  return [onStep, onRun];
+  const onIntegration = (event) => {
+    const changed = event.integrationStatusChanged.integration;
+    if (changed.integrationId !== data.run.integration.integrationId) return;
+    const holder = node.querySelector("[data-live='integration-status']");
+    if (holder) holder.replaceChildren(badge(changed.status));
+  };
+  return [onStep, onRun, onIntegration];
 }
 
 /** What the screen follows (asked before its query, so no change falls in between). */
@@ -75,6 +86,7 @@ export function subscriptions(route) {
   return [
     { query: STEP_EVENTS, variables: { runId: route.runId } },
     { query: RUN_EVENTS, variables: { integrationId: route.integrationId } },
+    { query: INTEGRATION_EVENTS, variables: { flowId: route.flowId } },
   ];
 }
 
@@ -128,7 +140,7 @@ export function view(route, data, ctx) {
       facts([
         ["Integration ID", h("a", { href: link.runs(flow.flowId, integration.integrationId) }, integration.integrationId)],
         ["User ID", integration.userId],
-        ["Integration status", badge(integration.status)],
+        ["Integration status", h("span", { "data-live": "integration-status" }, badge(integration.status))],
         ["Trigger", `${run.triggerApp.name} · ${run.triggerName} (${word(run.triggerType)})`],
         ["Start time", time(run.startTime)],
         ["Duration", h("span", { "data-live": "run-duration" }, duration(run.duration))],

@@ -700,8 +700,9 @@ def report(r: Result, args: argparse.Namespace) -> None:
          f"{r.changes / max(r.publish_seconds, 1e-9):,.0f}/s (asked {args.rate:g}/s)",
          TARGETS["changes/s"]),
         ("deliveries expected / received",
-         f"{r.expected:,} / {r.received:,}: {r.lost:,} lost ({r.lost_ended:,} of them on "
-         f"ended subscriptions), {r.duplicates:,} twice, {r.unexpected:,} unexpected",
+         f"{r.expected:,} / {r.received:,}: {r.lost:,} missing when the clients stopped "
+         f"({r.lost_ended:,} of them on ended subscriptions), {r.duplicates:,} twice, "
+         f"{r.unexpected:,} unexpected",
          "none lost, none twice"),
         ("subscriptions the server ended during the run",
          f"{r.ended:,} ({r.ended_account} of them whole-account)", "0"),

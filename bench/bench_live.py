@@ -44,6 +44,7 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -726,7 +727,10 @@ def report(r: Result, args: argparse.Namespace) -> None:
     print()
     for note in r.notes:
         print(f"- {note}")
-    for message, count in r.errors.most_common(8):
+    grouped: Counter[str] = Counter()
+    for message, count in r.errors.items():  # one line per kind, whatever the request ID
+        grouped[re.sub(r"[0-9a-f]{32}(\.\d+)?", "<request id>", message)] += count
+    for message, count in grouped.most_common(8):
         print(f"- client saw {count:,}x {message}")
     sys.stdout.flush()
 

@@ -299,3 +299,12 @@ async def test_a_write_waits_for_its_account_longer_than_a_statement_may_run(
 async def _write_once(db: Database) -> None:
     async with db.transaction("busy-account") as conn:
         await conn.execute(text("SELECT 1"))
+
+
+def test_an_exhausted_connection_pool_is_service_unavailable() -> None:
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    exhausted = PoolTimeout("QueuePool limit of size 5 overflow 10 reached")
+    error = coded(GraphQLError("x", path=["runStatusChanged"], original_error=exhausted), "r1")
+    assert error.extensions == {"code": "SERVICE_UNAVAILABLE"}
+    assert "QueuePool" not in error.message

@@ -6,7 +6,8 @@
   (An exception escaping an extension never gets here: strawberry answers it outside the
   operation, and the endpoint masks it.)
 - A database statement cancelled by its timeout is ``TIMEOUT``; a write that waited too long
-  for its account's other writes is ``SERVICE_UNAVAILABLE`` (nothing was changed).
+  for its account's other writes, or for a connection of an exhausted pool, is
+  ``SERVICE_UNAVAILABLE``.
 - Anything else is unexpected: masked as ``INTERNAL`` with the request id.
 
 Expected errors are logged as one line (code, request id, operation name, the field's path);
@@ -22,6 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from graphql import GraphQLError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from gateway.db.engine import AccountBusy, is_statement_timeout
 from gateway.errors import CODES, GatewayError
@@ -29,6 +31,7 @@ from gateway.errors import CODES, GatewayError
 log = logging.getLogger("gateway.errors")
 
 STATEMENT_TIMEOUT_MESSAGE = "A database statement took longer than its time limit."
+POOL_BUSY_MESSAGE = "Every database connection of this server is busy; try again shortly."
 ACCOUNT_BUSY_MESSAGE = (
     "The account's other writes kept it busy for too long; nothing was changed, try again."
 )
@@ -57,6 +60,8 @@ def coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
         return _with(error, STATEMENT_TIMEOUT_MESSAGE, {"code": "TIMEOUT"})
     if isinstance(original, AccountBusy):
         return _with(error, ACCOUNT_BUSY_MESSAGE, {"code": "SERVICE_UNAVAILABLE"})
+    if isinstance(original, PoolTimeout):
+        return _with(error, POOL_BUSY_MESSAGE, {"code": "SERVICE_UNAVAILABLE"})
     if error.path is None:
         return _with(error, error.message, {**extensions, "code": "BAD_USER_INPUT"})
     masked = _with(

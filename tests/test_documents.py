@@ -3,11 +3,10 @@ graphql-core's aborts, one parse and one validation per document."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from graphql import get_introspection_query, specified_rules
 
+from gateway.http import documents
 from gateway.http.documents import (
     COMPARISON_BUDGET,
     MAX_VALIDATION_ERRORS,
@@ -19,6 +18,10 @@ from gateway.schema import schema
 LIMITS = QueryLimits()
 GRAPHQL_SCHEMA = schema._schema
 RULES = tuple(specified_rules)  # what strawberry validates with (plus its own two rules)
+
+
+def _must_not_validate(*_args: object) -> list[object]:
+    raise AssertionError("graphql-core's validation ran on a document refused before it")
 
 
 def refusal(query: str, limits: QueryLimits = LIMITS) -> str | None:
@@ -55,13 +58,11 @@ def test_comments_have_their_own_limit() -> None:
 
 
 def test_a_huge_inline_list_is_refused_after_the_token_limit() -> None:
-    # 100,000 enum values in a filter: refused after reading 5,000 tokens, fast.
+    # 100,000 enum values in a filter: the parser stops at the 5,001st token.
     values = ",".join(["ENABLED"] * 100_000)
     integrations = f"integrations(filter: {{status: [{values}]}}) {{ totalCount }}"
     query = f"{{ flows {{ nodes {{ {integrations} }} }} }}"
-    started = time.perf_counter()
     assert refusal(query) == f"The document has more than {LIMITS.max_tokens} tokens (the limit)."
-    assert time.perf_counter() - started < 1.0
 
 
 def test_source_length_and_nesting_are_limits_too() -> None:
@@ -86,12 +87,14 @@ def test_the_introspection_query_is_within_the_limits() -> None:
     assert validation(get_introspection_query(descriptions=True)) == []
 
 
-def test_repeated_fields_are_refused_with_the_limit_named() -> None:
-    # This took graphql-core over a second before it gave up with "Validation aborted."
+def test_repeated_fields_are_refused_with_the_limit_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # This took graphql-core over a second before it gave up with "Validation aborted.":
+    # now it is refused before graphql-core's validation runs at all.
+    monkeypatch.setattr(documents, "validate_document", _must_not_validate)
     query = "{ " + " ".join(["viewer { accountId }"] * 700) + " }"
-    started = time.perf_counter()
     errors = validation(query)
-    assert time.perf_counter() - started < 0.5
     assert errors == [
         (
             "QUERY_TOO_COMPLEX",
@@ -100,6 +103,7 @@ def test_repeated_fields_are_refused_with_the_limit_named() -> None:
         )
     ]
     # a few repeats are fine (they merge)
+    monkeypatch.undo()
     assert validation("{ " + " ".join(["viewer { accountId }"] * 50) + " }") == []
 
 
@@ -150,17 +154,17 @@ def test_operations_are_outlined(query: str, kinds: list[tuple[str, str | None, 
     assert [(o.kind.value, o.name, o.root_fields) for o in operations] == kinds
 
 
-def test_repeats_merged_through_fragments_count_too() -> None:
+def test_repeats_merged_through_fragments_count_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(documents, "validate_document", _must_not_validate)
     inline = "{ " + " ".join(["... on Query { viewer { accountId } }"] * 300) + " }"
     spreads = " ".join(f"...F{i}" for i in range(140))
     named = "{ " + spreads + " } " + " ".join(
         f"fragment F{i} on Query {{ viewer {{ accountId }} }}" for i in range(140)
     )
     for query, count in ((inline, 300), (named, 140)):
-        started = time.perf_counter()
         [(code, message)] = validation(query)
-        assert time.perf_counter() - started < 0.5
         assert code == "QUERY_TOO_COMPLEX"
         assert f'"viewer" is selected {count} times' in message
     # the same fragment spread again merges for free: fine
+    monkeypatch.undo()
     assert validation("{ ...A ...A ...A } fragment A on Query { viewer { accountId } }") == []

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.auth.authenticate import Authenticator
 from gateway.config import Settings
+from gateway.db import changelog
 from gateway.db.engine import Database
 from gateway.ingest.redaction import Redactor
 from gateway.links import Links
 from gateway.live.broker import Broker, MemoryBroker
+from gateway.live.changes import Change
 from gateway.live.redis_broker import RedisBroker
+from gateway.live.streams import FreshRows
 from gateway.metrics import Metrics
 
 
@@ -23,13 +26,24 @@ class Services:
     links: Links
     metrics: Metrics
     broker: Broker
+    # The object of each recent change, loaded once for all its subscribers in this process.
+    fresh_rows: FreshRows = field(default_factory=FreshRows)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
         db = Database.from_url(
             settings.database_url, statement_timeout=settings.statement_timeout_seconds or None
         )
-        broker: Broker = RedisBroker(settings.redis_url) if settings.redis_url else MemoryBroker()
+
+        async def backfill(account_id: str, low: int, high: int) -> list[Change]:
+            async with db.read() as conn:
+                return await changelog.between(conn, account_id, low, high)
+
+        broker: Broker = (
+            RedisBroker(settings.redis_url, backfill=backfill)
+            if settings.redis_url
+            else MemoryBroker(backfill=backfill)
+        )
         # Every committed unit of work hands its changes to the broker.
         db.publisher = broker.publish
         return cls(

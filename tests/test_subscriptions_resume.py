@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from gateway.auth.keys import create_key
 from gateway.context import Context, make_context
@@ -176,10 +177,10 @@ async def test_a_change_committed_while_a_subscription_starts_is_delivered_once(
     subscribed = False
     real_subscribe = broker.subscribe
 
-    def subscribe(account_id: str) -> Subscription:
+    def subscribe(account_id: str, *args: Any, **kwargs: Any) -> Subscription:
         nonlocal subscribed
         subscribed = True
-        return real_subscribe(account_id)
+        return real_subscribe(account_id, *args, **kwargs)
 
     # Given a change committed (and published) after the stream subscribed to the broker,
     # before it read the change log
@@ -210,3 +211,60 @@ async def test_a_change_committed_while_a_subscription_starts_is_delivered_once(
         assert await next_run(stream) == ("run-2", "RUNNING", seq + 1)
     finally:
         await stream.aclose()
+
+
+async def test_a_stream_following_an_integration_is_offered_only_its_changes_and_misses_none(
+    services: Services, ingester: Api, ctx: Context
+) -> None:
+    events = [e.flow(), e.integration("int-1"), e.integration("int-2")]
+    await ingester.data(e.INGEST, {"events": events})
+    stream = await open_stream(ctx, Match("run", integration_id="int-1"), None)
+    queue = stream._subscription._queue
+    try:
+        # Changes of other integrations are not even offered to it
+        others = [e.run_started(f"other-{n}", "int-2", 10 + n) for n in range(5)]
+        await ingester.data(e.INGEST, {"events": others})
+        assert queue.qsize() == 0
+        # Given its own changes committed but never published, between others' changes
+        services.db.publisher, publisher = None, services.db.publisher
+        try:
+            await ingester.data(e.INGEST, {"events": [e.run_started("run-1", "int-1", 20)]})
+            await ingester.data(e.INGEST, {"events": [e.run_started("other-9", "int-2", 21)]})
+        finally:
+            services.db.publisher = publisher
+        # When its next change is published, the skipped one comes first, in order
+        await ingester.data(e.INGEST, {"events": [e.run_started("run-2", "int-1", 22)]})
+        got = [await next_run(stream) for _ in range(2)]
+        assert [run for run, *_ in got] == ["run-1", "run-2"]
+    finally:
+        await stream.aclose()
+
+
+async def test_a_change_is_loaded_once_for_every_subscriber_of_the_process(
+    services: Services, ingester: Api, account_id: str
+) -> None:
+    await ingester.data(e.INGEST, {"events": [e.flow(), e.integration("int-1")]})
+    streams = []
+    for role in ("viewer", "admin") * 10:
+        key = await create_key(services.db, account_id, role)
+        authorization = f"Bearer {key}"
+        principal = await services.authenticator.principal(authorization)
+        ctx = make_context(services, principal, "test", authorization)
+        streams.append(await open_stream(ctx, RUNS, None))
+    reads: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "runs" in statement:
+            reads.append(statement)
+
+    engine = services.db.engine.sync_engine
+    try:
+        await ingester.data(e.INGEST, {"events": [e.run_started("run-1", "int-1", 10)]})
+        event.listen(engine, "before_cursor_execute", record)
+        got = await asyncio.gather(*(next_run(stream) for stream in streams))
+        assert {run for run, *_ in got} == {"run-1"}
+        assert len(reads) == 1, reads
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        for stream in streams:
+            await stream.aclose()

@@ -5,6 +5,17 @@ Each subscriber has a bounded queue: one that does not keep up is dropped (its i
 ``SubscriberTooSlow``) instead of growing memory or delaying the others. Delivery is a hint:
 a subscriber that reconnects replays what it missed from the change log.
 
+**In order, without gap, per account**: a subscriber that says which ``seq`` it starts from
+(``since``) receives its account's changes in ``seq`` order, each once. The broker keeps one
+watermark per account with subscribers (the last ``seq`` it passed on): a change at or below it
+is a duplicate and dropped; one past ``watermark + 1`` is held while the changes in between are
+awaited briefly (publishes of two commits may overtake each other, or come from two processes)
+and then read from the change log (``backfill``), so every subscriber of the account is repaired
+by one read instead of each reading for itself. Writes of one account are serialised, so every
+``seq`` below a published one is committed and readable. A subscriber can then follow one topic
+(a flow, an integration, a run) and be woken only for its changes: it never has to see the
+whole account to know it missed nothing.
+
 ``MemoryBroker`` serves one process. ``RedisBroker`` (``redis_broker.py``) carries the same
 messages between processes and fans them out locally with a ``MemoryBroker``.
 """
@@ -12,13 +23,22 @@ messages between processes and fans them out locally with a ``MemoryBroker``.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Protocol
 
 from gateway.live.changes import Change
 
+log = logging.getLogger("gateway.live")
+
 DEFAULT_QUEUE_SIZE = 1_000
+# How long a change that arrived ahead of others of its account waits for them before they
+# are read from the change log.
+GAP_GRACE_SECONDS = 0.05
+
+# The committed changes of an account with ``after < seq < before``, in order.
+Backfill = Callable[[str, int, int], Awaitable[list[Change]]]
 
 
 class SubscriberTooSlow(Exception):
@@ -28,7 +48,9 @@ class SubscriberTooSlow(Exception):
 class Broker(Protocol):
     async def publish(self, changes: Iterable[Change]) -> None: ...
 
-    def subscribe(self, account_id: str, topic: Topic | None = None) -> Subscription: ...
+    def subscribe(
+        self, account_id: str, topic: Topic | None = None, since: int | None = None
+    ) -> Subscription: ...
 
     async def start(self) -> None: ...
 
@@ -114,23 +136,48 @@ class Subscription:
         self.close()
 
 
+class _Order:
+    """An account's watermark in this process, and the changes held until a gap is filled."""
+
+    __slots__ = ("filling", "held", "watermark")
+
+    def __init__(self, watermark: int | None) -> None:
+        self.watermark = watermark
+        self.held: list[Change] = []
+        self.filling: asyncio.Task[None] | None = None
+
+
 class MemoryBroker:
     """In-process fan-out by account and topic: a change is offered to the account's
     whole-account subscribers and to those following its flow, integration or run, so ten
     thousand subscribers of one account cost a change only the few that follow its objects."""
 
-    def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+    def __init__(
+        self, queue_size: int = DEFAULT_QUEUE_SIZE, backfill: Backfill | None = None
+    ) -> None:
         self.queue_size = queue_size
+        self.backfill = backfill
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         # (account, topic kind or "", topic ID or "") -> subscribers
         self._topics: dict[tuple[str, str, str], set[Subscription]] = defaultdict(set)
+        self._order: dict[str, _Order] = {}
 
-    def subscribe(self, account_id: str, topic: Topic | None = None) -> Subscription:
+    def subscribe(
+        self, account_id: str, topic: Topic | None = None, since: int | None = None
+    ) -> Subscription:
+        """A subscription to the account's changes (of ``topic`` only, if given). ``since``:
+        the account's last ``seq`` the subscriber has read; from then on the broker passes the
+        account's changes on in order, without gap or duplicate."""
         if topic is not None and topic[0] not in _TOPIC_KINDS:
             raise ValueError(f"unknown topic kind {topic[0]!r}")
         subscription = Subscription(self, account_id, self.queue_size, topic)
         self._subscribers[account_id].add(subscription)
         self._topics[self._key(subscription)].add(subscription)
+        order = self._order.get(account_id)
+        if order is None:
+            self._order[account_id] = _Order(since)
+        elif order.watermark is None:
+            order.watermark = since
         return subscription
 
     @staticmethod
@@ -144,6 +191,9 @@ class MemoryBroker:
             subscribers.discard(subscription)
             if not subscribers:
                 del self._subscribers[subscription.account_id]
+                order = self._order.pop(subscription.account_id, None)
+                if order is not None and order.filling is not None:
+                    order.filling.cancel()
         key = self._key(subscription)
         followers = self._topics.get(key)
         if followers is not None:
@@ -152,22 +202,90 @@ class MemoryBroker:
                 del self._topics[key]
 
     def deliver(self, changes: Iterable[Change]) -> None:
-        topics = self._topics
         for change in changes:
-            account = change.account_id
-            if account not in self._subscribers:
-                continue
-            keys = [
-                (account, "", ""),
-                (account, "flow", change.flow_id or ""),
-                (account, "integration", change.integration_id or ""),
-                (account, "run", change.run_id or ""),
-            ]
-            for key in keys:
-                followers = topics.get(key)
-                if followers:
-                    for subscription in list(followers):
-                        subscription.offer(change)
+            order = self._order.get(change.account_id)
+            if order is None:
+                continue  # no subscriber of the account in this process
+            seq, watermark = change.seq, order.watermark
+            if order.filling is not None:
+                order.held.append(change)
+            elif watermark is None or seq is None or seq == watermark + 1:
+                self._offer(change)
+                if seq is not None and watermark is not None:
+                    order.watermark = seq
+            elif seq > watermark:
+                order.held.append(change)
+                order.filling = asyncio.get_running_loop().create_task(
+                    self._fill(change.account_id, order), name="broker-gap"
+                )
+            # else: at or below the watermark, passed on already
+
+    def _offer(self, change: Change) -> None:
+        account, topics = change.account_id, self._topics
+        for key in (
+            (account, "", ""),
+            (account, "flow", change.flow_id or ""),
+            (account, "integration", change.integration_id or ""),
+            (account, "run", change.run_id or ""),
+        ):
+            followers = topics.get(key)
+            if followers:
+                for subscription in list(followers):
+                    subscription.offer(change)
+
+    async def _fill(self, account_id: str, order: _Order) -> None:
+        """Passes on the held changes in order, once those before them have arrived or been
+        read from the change log."""
+        try:
+            while order.held:
+                order.held.sort(key=_seq)
+                watermark, first = order.watermark, _seq(order.held[0])
+                assert watermark is not None
+                if first > watermark + 1:
+                    await asyncio.sleep(GAP_GRACE_SECONDS)  # they may just be late
+                    order.held.sort(key=_seq)
+                    first = _seq(order.held[0])
+                if first > watermark + 1:
+                    missed = await self._missed(account_id, watermark, first)
+                    if order is not self._order.get(account_id):
+                        return  # its last subscriber left meanwhile
+                    if {_seq(c) for c in missed} != set(range(watermark + 1, first)):
+                        raise LookupError(
+                            f"changes {watermark + 1}..{first - 1} are not all in the change log"
+                        )
+                    order.held.extend(missed)
+                    order.held.sort(key=_seq)
+                mark = watermark
+                while order.held and _seq(order.held[0]) <= mark + 1:
+                    change = order.held.pop(0)
+                    if _seq(change) > mark:
+                        self._offer(change)
+                        mark = _seq(change)
+                order.watermark = mark
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning(
+                "broker: could not read the changes of account %r a subscriber missed (%s);"
+                " its subscribers were told to resume",
+                account_id,
+                f"{type(error).__name__}: {error}",
+            )
+            order.held.clear()
+            self.drop(
+                SubscriberTooSlow(
+                    "Some changes could not be passed on in order; resume with after: the last"
+                    " cursor received."
+                ),
+                [account_id],
+            )
+        finally:
+            order.filling = None
+
+    async def _missed(self, account_id: str, after: int, before: int) -> list[Change]:
+        if self.backfill is None:
+            raise LookupError("no change log to read missed changes from")
+        return await self.backfill(account_id, after, before)
 
     async def publish(self, changes: Iterable[Change]) -> None:
         self.deliver(changes)
@@ -195,3 +313,8 @@ class MemoryBroker:
 
     async def ping(self) -> None:
         return None
+
+
+def _seq(change: Change) -> int:
+    assert change.seq is not None
+    return change.seq

@@ -57,6 +57,7 @@ from redis.backoff import NoBackoff
 
 from gateway.live.broker import (
     DEFAULT_QUEUE_SIZE,
+    Backfill,
     MemoryBroker,
     SubscriberTooSlow,
     Subscription,
@@ -103,10 +104,11 @@ class RedisBroker:
         backoff_base: float = 0.1,
         backoff_cap: float = 5.0,
         keepalive: float = 5.0,
+        backfill: Backfill | None = None,
     ) -> None:
         self.channel = f"{channel_prefix}:changes"
         self.where = redacted(url)
-        self._local = MemoryBroker(queue_size)
+        self._local = MemoryBroker(queue_size, backfill)
         self._origin = secrets.token_hex(8)
         self._timeout = timeout
         self._start_timeout = start_timeout
@@ -144,8 +146,10 @@ class RedisBroker:
 
     # --- the Broker protocol ------------------------------------------------------------
 
-    def subscribe(self, account_id: str, topic: Topic | None = None) -> Subscription:
-        return self._local.subscribe(account_id, topic)
+    def subscribe(
+        self, account_id: str, topic: Topic | None = None, since: int | None = None
+    ) -> Subscription:
+        return self._local.subscribe(account_id, topic, since)
 
     async def publish(self, changes: Iterable[Change]) -> None:
         batch = list(changes)

@@ -1,24 +1,25 @@
 """A subscription's stream of changes: replayed from the change log, then live from the broker,
 in ``seq`` order, without gap or duplicate, each loaded fresh under the subscriber's account.
 
-Order of work when a subscription starts: subscribe to the broker **first**, then read the
-change log after the starting point (the ``after:`` cursor, or the last ``seq`` read before
-subscribing), so a change committed in between is in both places and never in neither. The
-stream keeps a watermark (the last ``seq`` of the account it has passed): a live change at or
-below it is a duplicate and skipped; one that jumps past ``watermark + 1`` means the broker has
-not (yet) delivered the changes in between (publishes of two commits may overtake each other,
-or come from another process): those are read from the change log first. Writes of one account
-are serialised, so every ``seq`` below a published one is committed and readable.
+Order of work when a subscription starts: read the account's last ``seq``, subscribe to the
+broker from it, then read the change log after the starting point (the ``after:`` cursor, or
+that last ``seq``), so a change committed in between is in both places and never in neither.
+The broker passes the account's changes on in ``seq`` order without gap (it repairs gaps from
+the change log, once for all its subscribers: see ``gateway.live.broker``), of the one flow,
+integration or run the subscription follows when it names one; the stream keeps a watermark
+(the last ``seq`` it has passed) and skips what it replayed already.
 
-The broker delivers every change of the account; the stream filters them. Per event that
-matches, the API key is checked again (through the authenticator's short cache, so a revoked
-key stops receiving within ``GATEWAY_KEY_CACHE_SECONDS``), the operation's loaders are renewed
-(nothing cached for an earlier event is served again) and the object is loaded through them.
+Per event that matches, the API key is checked again (through the authenticator's short cache,
+so a revoked key stops receiving within ``GATEWAY_KEY_CACHE_SECONDS``), the operation's loaders
+are renewed (nothing cached for an earlier event is served again) and the object is loaded:
+once per change for every subscriber of this process (``FreshRows``), since rows are the
+account's whatever the subscriber's role.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import asyncio
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ from gateway.context import Context
 from gateway.cursors import decode_event_cursor, encode_event_cursor
 from gateway.db import changelog
 from gateway.errors import BadUserInput, GatewayError, Unauthenticated
-from gateway.live.broker import SubscriberTooSlow, Subscription
+from gateway.live.broker import SubscriberTooSlow, Subscription, Topic
 from gateway.live.changes import Change, Kind
 
 # At most this many changes of the account may lie after a resumed cursor.
@@ -52,6 +53,17 @@ class Match:
     run_id: str | None = None
     statuses: frozenset[str] = frozenset()
 
+    @property
+    def topic(self) -> Topic | None:
+        """The narrowest object the broker can follow for this match."""
+        if self.run_id is not None:
+            return ("run", self.run_id)
+        if self.integration_id is not None:
+            return ("integration", self.integration_id)
+        if self.flow_id is not None:
+            return ("flow", self.flow_id)
+        return None
+
     def __call__(self, change: Change) -> bool:
         return (
             change.kind == self.kind
@@ -60,6 +72,30 @@ class Match:
             and (self.run_id is None or change.run_id == self.run_id)
             and (not self.statuses or change.status in self.statuses)
         )
+
+
+class FreshRows:
+    """The object of each recent change, loaded once for every subscriber of this process
+    that delivers it (the first one's load; the others wait for it)."""
+
+    def __init__(self, size: int = 1_024) -> None:
+        self._size = size
+        self._loads: OrderedDict[tuple[str, int], asyncio.Future[Any]] = OrderedDict()
+
+    async def get(self, change: Change, loader: Any) -> Any:
+        """The change's object, through ``loader`` (a DataLoader by ID) if it is the first."""
+        assert change.seq is not None
+        key = (change.account_id, change.seq)
+        loading = self._loads.get(key)
+        if loading is None or (
+            loading.done() and (loading.cancelled() or loading.exception() is not None)
+        ):
+            loading = asyncio.ensure_future(loader.load(change.object_id))
+            self._loads[key] = loading
+            if len(self._loads) > self._size:
+                self._loads.popitem(last=False)
+        # Shielded: a subscriber that goes away does not cancel the others' load.
+        return await asyncio.shield(loading)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +150,7 @@ class ChangeStream:
                     continue
                 await check_key(self._ctx)
                 self._ctx.renew_loaders()
-                row = await self._loader(change.kind).load(change.object_id)
+                row = await self._ctx.services.fresh_rows.get(change, self._loader(change.kind))
                 if row is None:  # gone since (erased): nothing to show
                     continue
                 self._last_delivered = change.seq
@@ -125,9 +161,7 @@ class ChangeStream:
 
     def _loader(self, kind: Kind) -> Any:
         loaders = self._ctx.loaders
-        return {"run": loaders.run, "step": loaders.step, "integration": loaders.integration}[
-            kind
-        ]
+        return {"run": loaders.run, "step": loaders.step, "integration": loaders.integration}[kind]
 
     async def _next_change(self) -> Change:
         while not self._pending:
@@ -136,20 +170,9 @@ class ChangeStream:
             except SubscriberTooSlow as error:
                 raise self._interrupted(error) from None
             assert change.seq is not None
-            if change.seq <= self._watermark:
-                continue  # replayed already, or before this subscription started
-            if change.seq > self._watermark + 1:
-                # The changes in between were committed before this one: read them first.
-                async with self._ctx.services.db.read() as conn:
-                    missed = await changelog.after(
-                        conn,
-                        self._ctx.account_id,
-                        self._watermark,
-                        change.seq - self._watermark - 1,
-                    )
-                self._pending.extend(c for c in missed if c.seq is not None and c.seq < change.seq)
-            self._pending.append(change)
-            self._watermark = change.seq
+            if change.seq > self._watermark:  # else replayed already
+                self._pending.append(change)
+                self._watermark = change.seq
         return self._pending.popleft()
 
     def _interrupted(self, error: SubscriberTooSlow) -> StreamInterrupted:
@@ -175,23 +198,21 @@ async def open_stream(ctx: Context, match: Match, after: str | None) -> ChangeSt
     subscribing, and replays what was committed between that read and the subscription: a
     change committed while the subscription is being set up is delivered, not lost between
     the two."""
-    resuming = after is not None
     account_id = ctx.account_id
+    start = None if after is None else decode_event_cursor(after)
     await check_key(ctx)
-    if after is not None:
-        seq = decode_event_cursor(after)
-    else:
-        async with ctx.services.db.read() as conn:
-            seq = await changelog.last_seq(conn, account_id)
-    subscription = ctx.services.broker.subscribe(account_id)
+    async with ctx.services.db.read() as conn:
+        last = await changelog.last_seq(conn, account_id)
+    seq = last if start is None else start
+    subscription = ctx.services.broker.subscribe(account_id, match.topic, since=last)
     # The operation closes its streams when it ends, however it ends (close_streams).
     ctx.extras.setdefault(_STREAMS, []).append(subscription)
     try:
         async with ctx.services.db.read() as conn:
-            if resuming:
-                await _check_cursor(conn, account_id, seq)
+            if after is not None:
+                await _check_cursor(conn, account_id, seq, last)
             pending = await changelog.after(conn, account_id, seq, REPLAY_MAX + 1)
-        if resuming and len(pending) > REPLAY_MAX:
+        if after is not None and len(pending) > REPLAY_MAX:
             raise BadUserInput(
                 f"More than {REPLAY_MAX} changes happened after the cursor, more than a"
                 f" subscription replays; {REREAD}."
@@ -204,8 +225,8 @@ async def open_stream(ctx: Context, match: Match, after: str | None) -> ChangeSt
         raise
 
 
-async def _check_cursor(conn: Any, account_id: str, seq: int) -> None:
-    if seq > await changelog.last_seq(conn, account_id):
+async def _check_cursor(conn: Any, account_id: str, seq: int, last: int) -> None:
+    if seq > last:
         raise BadUserInput(
             f"The cursor is not one of this account's events (it is past the last change);"
             f" {REREAD}."

@@ -3,15 +3,20 @@ a real uvicorn server on a fresh SQLite file (the rules do not depend on the bac
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from websockets.exceptions import InvalidStatus
 
+from gateway.auth.authenticate import Authenticator
+from gateway.auth.keys import Principal
 from gateway.db.migrate import upgrade
 from tests import events as e
 from tests.test_subscriptions import (
@@ -309,3 +314,44 @@ def test_expected_errors_are_one_log_line_each(
     assert any("UNAUTHENTICATED" in r.getMessage() for r in lines)
     assert all(r.exc_info is None for r in lines)
     assert all("nope" not in r.getMessage() for r in lines)  # the client's input is not logged
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [(PoolTimeout("QueuePool limit reached"), 1013), (RuntimeError("a bug"), 1011)],
+)
+def test_a_key_that_cannot_be_checked_closes_with_a_reason_not_4403(
+    live: LiveServer,
+    protocol: str,
+    failure: Exception,
+    code: int,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def unreachable(self: Authenticator, key_hash: str) -> None:
+        raise failure
+
+    monkeypatch.setattr(Authenticator, "_read", unreachable)
+    caplog.set_level(logging.INFO, logger="gateway")
+    sock = open_socket(live, protocol)
+    sock.send({"type": "connection_init", "payload": {"Authorization": "Bearer gw_1_unseen"}})
+    assert sock.closed_with() == code
+    [line] = [r for r in caplog.records if "connection_init" in r.getMessage()]
+    assert (line.exc_info is not None) == (code == 1011)
+
+
+async def test_concurrent_checks_of_one_key_share_one_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads = 0
+
+    async def read(self: Authenticator, key_hash: str) -> Principal:
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.01)
+        return Principal("acct", "viewer", "key-1", "k")
+
+    monkeypatch.setattr(Authenticator, "_read", read)
+    authenticator = Authenticator(cast(Any, None))
+    got = await asyncio.gather(*(authenticator.principal("Bearer gw_1_x") for _ in range(500)))
+    assert {p.key_id for p in got} == {"key-1"}
+    assert reads == 1

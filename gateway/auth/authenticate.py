@@ -1,9 +1,14 @@
 """From an ``Authorization`` header to a Principal, with a short cache so that steady traffic
-costs no SQL. A revoke takes effect within ``ttl`` seconds on every process."""
+costs no SQL. A revoke takes effect within ``ttl`` seconds on every process. Concurrent
+lookups of one key share one query (a thousand dashboards reconnecting at once cost one read,
+not a thousand connections of the pool)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
+from typing import Any
 
 from gateway.auth.keys import Principal, hash_key
 from gateway.db import accounts as store
@@ -17,6 +22,7 @@ class Authenticator:
         self.ttl = ttl
         self.max_entries = max_entries
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._reading: dict[str, asyncio.Future[Principal | None]] = {}
 
     def forget(self) -> None:
         self._cache.clear()
@@ -33,10 +39,26 @@ class Authenticator:
         return principal
 
     async def _lookup(self, key_hash: str) -> Principal | None:
-        now = time.monotonic()
         cached = self._cache.get(key_hash)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        reading = self._reading.get(key_hash)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(key_hash))
+            self._reading[key_hash] = reading
+            reading.add_done_callback(self._read_done(key_hash))
+        # Shielded: one waiter going away does not cancel the others' read.
+        return await asyncio.shield(reading)
+
+    def _read_done(self, key_hash: str) -> Callable[[asyncio.Future[Any]], None]:
+        def done(reading: asyncio.Future[Any]) -> None:
+            self._reading.pop(key_hash, None)
+            if not reading.cancelled():
+                reading.exception()  # retrieved: its waiters (if any are left) raise it
+
+        return done
+
+    async def _read(self, key_hash: str) -> Principal | None:
         async with self.db.read() as conn:
             row = await store.key_by_hash(conn, key_hash)
         principal = None
@@ -44,5 +66,5 @@ class Authenticator:
             principal = Principal(row.account_id, row.role, row.key_id, row.name)
         if len(self._cache) >= self.max_entries:
             self._cache.clear()
-        self._cache[key_hash] = (now + self.ttl, principal)
+        self._cache[key_hash] = (time.monotonic() + self.ttl, principal)
         return principal

@@ -15,6 +15,9 @@
   a message that is not a JSON object, or a subscribe without an id and a query, is 4400
   instead of an unhandled exception, the operation limit's error has a code, and the server
   pings too (every ``KEEP_ALIVE_SECONDS`` after the ack).
+- A key that cannot be checked at ``connection_init`` (the database overloaded or down) closes
+  the socket with 1013 (try again later), anything unexpected with 1011 and a request id:
+  never a socket dropped without a close frame, never 4403 for a key that may be valid.
 - A message longer than ``GATEWAY_MAX_BODY_BYTES`` characters closes the socket (1009) before
   it is parsed, as HTTP bounds a query's body.
 - Legacy graphql-ws (strawberry has no init timeout and lets a second ``connection_init`` swap
@@ -44,6 +47,8 @@ from typing import Any, cast
 
 from graphql import GraphQLError
 from graphql.language import OperationType
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -60,6 +65,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from strawberry.utils.aio import aclosing
 
 from gateway.context import ConnectionContext
+from gateway.db.engine import AccountBusy, is_statement_timeout
 from gateway.errors import GatewayError
 from gateway.http.documents import DOCUMENTS
 from gateway.http.errors import log_errors
@@ -70,6 +76,33 @@ from gateway.services import Services
 log = logging.getLogger("gateway.websocket")
 
 KEEP_ALIVE_SECONDS = 15.0
+# Close codes when the key cannot be checked at connection_init (the client may retry).
+TRY_AGAIN_LATER = 1013
+INTERNAL_ERROR = 1011
+
+
+class InitFailed(Exception):
+    """The key could not be checked at connection_init: the socket closes with ``code``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+def _init_failed(context: ConnectionContext, error: Exception) -> InitFailed:
+    """A failure checking the key, as a close code: 1013 for an overloaded or unreachable
+    database (one log line), 1011 for anything unexpected (logged with its traceback)."""
+    if isinstance(error, PoolTimeout | AccountBusy | OSError | DBAPIError) or (
+        is_statement_timeout(error)
+    ):
+        log.warning(
+            "connection %s: SERVICE_UNAVAILABLE at connection_init (%s)",
+            context.request_id,
+            type(error).__name__,
+        )
+        return InitFailed(TRY_AGAIN_LATER, "The server is busy; connect again shortly.")
+    log.error("connection %s: INTERNAL at connection_init", context.request_id, exc_info=error)
+    return InitFailed(INTERNAL_ERROR, f"Internal error; request id {context.request_id}.")
 
 
 def _limit_error(limit: int) -> dict[str, Any]:
@@ -129,7 +162,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None])
     _pinger: asyncio.Task[None] | None = None
 
     async def handle_connection_init(self, message: Any) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except InitFailed as failure:
+            await self.websocket.close(code=failure.code, reason=failure.reason)
+            return
         if self.connection_acknowledged and self._pinger is None:
             self._pinger = asyncio.create_task(self._ping())
 
@@ -260,6 +297,9 @@ class LegacyWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
             await self.send_message({"type": "connection_error", "payload": rejection.payload})
             await self.websocket.close(code=4403, reason="Forbidden")
             return
+        except InitFailed as failure:
+            await self.websocket.close(code=failure.code, reason=failure.reason)
+            return
         await self.send_message({"type": "connection_ack"})
         self.connection_acknowledged = True
         if self.keep_alive:
@@ -374,9 +414,7 @@ class GraphQLWebSocket(GraphQL[ConnectionContext, None]):
             keep_alive=True,
             keep_alive_interval=KEEP_ALIVE_SECONDS,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
-            connection_init_wait_timeout=timedelta(
-                seconds=settings.websocket_init_timeout_seconds
-            ),
+            connection_init_wait_timeout=timedelta(seconds=settings.websocket_init_timeout_seconds),
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
             allowed_origins=settings.websocket_origins,
         )
@@ -402,6 +440,8 @@ class GraphQLWebSocket(GraphQL[ConnectionContext, None]):
             raise ConnectionRejectionError(
                 {"message": error.message, "extensions": {"code": error.code}}
             ) from None
+        except Exception as error:
+            raise _init_failed(context, error) from None
         context.principal = principal
         context.authorization = authorization
         return UNSET

@@ -15,8 +15,15 @@ from tests import events as e
 
 def run_change(account: str, run: str, integration: str, flow: str) -> Change:
     return Change(
-        account, "run", run, "OK", "RUNNING", e.T0,
-        flow_id=flow, integration_id=integration, run_id=run,
+        account,
+        "run",
+        run,
+        "OK",
+        "RUNNING",
+        e.T0,
+        flow_id=flow,
+        integration_id=integration,
+        run_id=run,
     )
 
 
@@ -37,9 +44,7 @@ async def test_changes_reach_only_the_followers_of_their_objects() -> None:
     other_integration = broker.subscribe("a", ("integration", "i2"))
     run = broker.subscribe("a", ("run", "r1"))
     other_account = broker.subscribe("b")
-    await broker.publish(
-        [run_change("a", "r1", "i1", "f1"), run_change("a", "r2", "i2", "f2")]
-    )
+    await broker.publish([run_change("a", "r1", "i1", "f1"), run_change("a", "r2", "i2", "f2")])
     assert queued(everything) == ["r1", "r2"]
     assert queued(flow) == ["r1"]
     assert queued(integration) == ["r1"]
@@ -83,7 +88,8 @@ class ChangeLog:
         if self.fail:
             raise ConnectionError("database unreachable")
         return [
-            c for c in self.changes
+            c
+            for c in self.changes
             if c.account_id == account_id and c.seq is not None and low < c.seq < high
         ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from aiodataloader import DataLoader
@@ -20,26 +21,83 @@ from gateway.db.queries import IntegrationQuery, RunQuery, StepQuery
 
 
 class Loaders:
-    def __init__(self, db: Database, account_id: str) -> None:
+    """Each loader is made on first use: a subscription renews its loaders per event, and a
+    request uses a few of them, so building all of them up front cost more than using them."""
+
+    def __init__(self, db: Database, account_id: str, *, cache: bool = True) -> None:
         self.db = db
         self.account_id = account_id
-        self.app = self._by_id(reads.apps_by_id)
-        self.flow = self._by_id(reads.flows_by_id)
-        self.integration = self._by_id(reads.integrations_by_id)
-        self.run = self._by_id(reads.runs_by_id)
-        self.step = self._by_id(reads.steps_by_id)
-        self.payload = self._by_id(reads.payloads_by_step)
-        self.failed_step = self._by_id(reads.failed_step_by_run)
-        self.status_counts = self._by_id(reads.integration_status_counts)
-        self.integration_page = self._grouped(reads.integration_pages)
-        self.run_page = self._grouped(reads.run_pages)
-        self.step_page = self._grouped(reads.step_pages)
-        self.count = self._grouped(reads.counts)
-        self.hours = self._grouped(reads.flow_hours)
-        self.runs_between = self._grouped(reads.runs_between)
-        self.history_page = self._grouped(reads.history_pages)
-        self.end_user = self._by_id(reads.end_users_by_id)
-        self.end_user_statuses = self._by_id(reads.end_user_statuses)
+        # Without a cache a loader only batches the loads of one moment: for loaders that
+        # outlive a request (the objects of live changes), which must not serve old rows.
+        self.cache = cache
+
+    @cached_property
+    def app(self) -> DataLoader:
+        return self._by_id(reads.apps_by_id)
+
+    @cached_property
+    def flow(self) -> DataLoader:
+        return self._by_id(reads.flows_by_id)
+
+    @cached_property
+    def integration(self) -> DataLoader:
+        return self._by_id(reads.integrations_by_id)
+
+    @cached_property
+    def run(self) -> DataLoader:
+        return self._by_id(reads.runs_by_id)
+
+    @cached_property
+    def step(self) -> DataLoader:
+        return self._by_id(reads.steps_by_id)
+
+    @cached_property
+    def payload(self) -> DataLoader:
+        return self._by_id(reads.payloads_by_step)
+
+    @cached_property
+    def failed_step(self) -> DataLoader:
+        return self._by_id(reads.failed_step_by_run)
+
+    @cached_property
+    def status_counts(self) -> DataLoader:
+        return self._by_id(reads.integration_status_counts)
+
+    @cached_property
+    def end_user(self) -> DataLoader:
+        return self._by_id(reads.end_users_by_id)
+
+    @cached_property
+    def end_user_statuses(self) -> DataLoader:
+        return self._by_id(reads.end_user_statuses)
+
+    @cached_property
+    def integration_page(self) -> DataLoader:
+        return self._grouped(reads.integration_pages)
+
+    @cached_property
+    def run_page(self) -> DataLoader:
+        return self._grouped(reads.run_pages)
+
+    @cached_property
+    def step_page(self) -> DataLoader:
+        return self._grouped(reads.step_pages)
+
+    @cached_property
+    def count(self) -> DataLoader:
+        return self._grouped(reads.counts)
+
+    @cached_property
+    def hours(self) -> DataLoader:
+        return self._grouped(reads.flow_hours)
+
+    @cached_property
+    def runs_between(self) -> DataLoader:
+        return self._grouped(reads.runs_between)
+
+    @cached_property
+    def history_page(self) -> DataLoader:
+        return self._grouped(reads.history_pages)
 
     def _by_id(
         self, fetch: Callable[[Any, str, Sequence[str]], Awaitable[dict[str, Any]]]
@@ -49,7 +107,7 @@ class Loaders:
                 found = await fetch(conn, self.account_id, keys)
             return [found.get(key) for key in keys]
 
-        return DataLoader(batch)
+        return DataLoader(batch, cache=self.cache)
 
     def _grouped(self, fetch: Callable[..., Awaitable[dict[Any, Any]]]) -> DataLoader:
         """Keys are (parent, *spec); ``fetch(conn, account, parents, *spec)`` answers one spec
@@ -67,7 +125,7 @@ class Loaders:
                         results[(parent, *spec)] = found[parent]
             return [results[key] for key in keys]
 
-        return DataLoader(batch)
+        return DataLoader(batch, cache=self.cache)
 
     # typed front doors, so resolvers read plainly --------------------------------------
 

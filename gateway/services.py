@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gateway.auth.authenticate import Authenticator
 from gateway.config import Settings
@@ -27,7 +27,7 @@ class Services:
     metrics: Metrics
     broker: Broker
     # The object of each recent change, loaded once for all its subscribers in this process.
-    fresh_rows: FreshRows = field(default_factory=FreshRows)
+    fresh_rows: FreshRows
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -62,6 +62,7 @@ class Services:
             ),
             metrics=Metrics(),
             broker=broker,
+            fresh_rows=FreshRows(db),
         )
 
     async def close(self) -> None:

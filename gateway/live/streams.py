@@ -12,8 +12,8 @@ integration or run the subscription follows when it names one; the stream keeps 
 Per event that matches, the API key is checked again (through the authenticator's short cache,
 so a revoked key stops receiving within ``GATEWAY_KEY_CACHE_SECONDS``), the operation's loaders
 are renewed (nothing cached for an earlier event is served again) and the object is loaded:
-once per change for every subscriber of this process (``FreshRows``), since rows are the
-account's whatever the subscriber's role.
+once per change for every subscriber of this process (``FreshRows``, rows are the account's
+whatever the subscriber's role), batched with the objects of the changes passed on with it.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from typing import Any
 from gateway.context import Context
 from gateway.cursors import decode_event_cursor, encode_event_cursor
 from gateway.db import changelog
+from gateway.db.engine import Database
 from gateway.errors import BadUserInput, GatewayError, Unauthenticated
 from gateway.live.broker import SubscriberTooSlow, Subscription, Topic
 from gateway.live.changes import Change, Kind
+from gateway.loaders import Loaders
 
 # At most this many changes of the account may lie after a resumed cursor.
 REPLAY_MAX = 1_000
@@ -76,26 +78,39 @@ class Match:
 
 class FreshRows:
     """The object of each recent change, loaded once for every subscriber of this process
-    that delivers it (the first one's load; the others wait for it)."""
+    that delivers it; the objects of the changes passed on at one moment (an ingest batch)
+    are read in one statement per kind."""
 
-    def __init__(self, size: int = 1_024) -> None:
+    def __init__(self, db: Database, size: int = 1_024) -> None:
+        self._db = db
         self._size = size
         self._loads: OrderedDict[tuple[str, int], asyncio.Future[Any]] = OrderedDict()
+        self._loaders: dict[str, Loaders] = {}
 
-    async def get(self, change: Change, loader: Any) -> Any:
-        """The change's object, through ``loader`` (a DataLoader by ID) if it is the first."""
+    async def get(self, change: Change) -> Any:
         assert change.seq is not None
         key = (change.account_id, change.seq)
         loading = self._loads.get(key)
         if loading is None or (
             loading.done() and (loading.cancelled() or loading.exception() is not None)
         ):
-            loading = asyncio.ensure_future(loader.load(change.object_id))
+            loading = asyncio.ensure_future(self._loader(change).load(change.object_id))
             self._loads[key] = loading
             if len(self._loads) > self._size:
                 self._loads.popitem(last=False)
         # Shielded: a subscriber that goes away does not cancel the others' load.
         return await asyncio.shield(loading)
+
+    def _loader(self, change: Change) -> Any:
+        loaders = self._loaders.get(change.account_id)
+        if loaders is None:
+            if len(self._loaders) >= self._size:
+                self._loaders.clear()
+            loaders = Loaders(self._db, change.account_id, cache=False)
+            self._loaders[change.account_id] = loaders
+        return {"run": loaders.run, "step": loaders.step, "integration": loaders.integration}[
+            change.kind
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +165,7 @@ class ChangeStream:
                     continue
                 await check_key(self._ctx)
                 self._ctx.renew_loaders()
-                row = await self._ctx.services.fresh_rows.get(change, self._loader(change.kind))
+                row = await self._ctx.services.fresh_rows.get(change)
                 if row is None:  # gone since (erased): nothing to show
                     continue
                 self._last_delivered = change.seq
@@ -158,10 +173,6 @@ class ChangeStream:
         except BaseException:
             await self.aclose()
             raise
-
-    def _loader(self, kind: Kind) -> Any:
-        loaders = self._ctx.loaders
-        return {"run": loaders.run, "step": loaders.step, "integration": loaders.integration}[kind]
 
     async def _next_change(self) -> Change:
         while not self._pending:

@@ -240,7 +240,7 @@ async def test_a_stream_following_an_integration_is_offered_only_its_changes_and
         await stream.aclose()
 
 
-async def test_a_change_is_loaded_once_for_every_subscriber_of_the_process(
+async def test_a_change_is_loaded_once_for_every_subscriber_and_a_batch_in_one_statement(
     services: Services, ingester: Api, account_id: str
 ) -> None:
     await ingester.data(e.INGEST, {"events": [e.flow(), e.integration("int-1")]})
@@ -259,10 +259,18 @@ async def test_a_change_is_loaded_once_for_every_subscriber_of_the_process(
 
     engine = services.db.engine.sync_engine
     try:
-        await ingester.data(e.INGEST, {"events": [e.run_started("run-1", "int-1", 10)]})
+        # Given six changes in two commits, both before the subscribers read
+        await ingester.data(e.INGEST, {"events": [e.run_started("run-0", "int-1", 10)]})
+        batch = [e.run_started(f"run-{n}", "int-1", 10 + n) for n in range(1, 6)]
+        await ingester.data(e.INGEST, {"events": batch})
         event.listen(engine, "before_cursor_execute", record)
-        got = await asyncio.gather(*(next_run(stream) for stream in streams))
-        assert {run for run, *_ in got} == {"run-1"}
+
+        # Then twenty subscribers of both roles get all six, at the cost of one read
+        async def six(stream: ChangeStream) -> list[tuple[str, str, int]]:
+            return [await next_run(stream) for _ in range(6)]
+
+        got = await asyncio.gather(*(six(stream) for stream in streams))
+        assert all([run for run, *_ in runs] == [f"run-{n}" for n in range(6)] for runs in got)
         assert len(reads) == 1, reads
     finally:
         event.remove(engine, "before_cursor_execute", record)

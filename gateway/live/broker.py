@@ -110,6 +110,18 @@ class Subscription:
             self._queue.get_nowait()
         self._queue.put_nowait(None)
 
+    def ready(self) -> list[Change]:
+        """The changes queued now, taken without waiting (the end marker stays queued)."""
+        taken: list[Change] = []
+        queue = self._queue
+        while not queue.empty():
+            change = queue.get_nowait()
+            if change is None:
+                queue.put_nowait(None)
+                break
+            taken.append(change)
+        return taken
+
     def __aiter__(self) -> AsyncIterator[Change]:
         return self
 

@@ -88,6 +88,12 @@ class FreshRows:
         self._loaders: dict[str, Loaders] = {}
 
     async def get(self, change: Change) -> Any:
+        # Shielded: a subscriber that goes away does not cancel the others' load.
+        return await asyncio.shield(self.load(change))
+
+    def load(self, change: Change) -> asyncio.Future[Any]:
+        """Starts loading the change's object (if no one has): loads started together are
+        read in one statement."""
         assert change.seq is not None
         key = (change.account_id, change.seq)
         loading = self._loads.get(key)
@@ -98,8 +104,7 @@ class FreshRows:
             self._loads[key] = loading
             if len(self._loads) > self._size:
                 self._loads.popitem(last=False)
-        # Shielded: a subscriber that goes away does not cancel the others' load.
-        return await asyncio.shield(loading)
+        return loading
 
     def _loader(self, change: Change) -> Any:
         loaders = self._loaders.get(change.account_id)
@@ -163,9 +168,14 @@ class ChangeStream:
                 change = await self._next_change()
                 if not self._match(change):
                     continue
+                fresh_rows = self._ctx.services.fresh_rows
+                fresh_rows.load(change)
+                for later in self._pending:  # the next ones' objects in the same statement
+                    if self._match(later):
+                        fresh_rows.load(later)
                 await check_key(self._ctx)
                 self._ctx.renew_loaders()
-                row = await self._ctx.services.fresh_rows.get(change)
+                row = await fresh_rows.get(change)
                 if row is None:  # gone since (erased): nothing to show
                     continue
                 self._last_delivered = change.seq
@@ -177,13 +187,14 @@ class ChangeStream:
     async def _next_change(self) -> Change:
         while not self._pending:
             try:
-                change = await anext(self._subscription)
+                first = await anext(self._subscription)
             except SubscriberTooSlow as error:
                 raise self._interrupted(error) from None
-            assert change.seq is not None
-            if change.seq > self._watermark:  # else replayed already
-                self._pending.append(change)
-                self._watermark = change.seq
+            for change in (first, *self._subscription.ready()):
+                assert change.seq is not None
+                if change.seq > self._watermark:  # else replayed already
+                    self._pending.append(change)
+                    self._watermark = change.seq
         return self._pending.popleft()
 
     def _interrupted(self, error: SubscriberTooSlow) -> StreamInterrupted:

@@ -219,7 +219,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-        common = {"loop": "uvloop", "http": "httptools", "log_level": args.log_level}
+        common = {
+            "loop": "uvloop",
+            "http": "httptools",
+            "log_level": args.log_level,
+            "ws_per_message_deflate": settings.websocket_deflate,
+        }
         if args.workers > 1:
             from uvicorn.supervisors import Multiprocess
 

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = Field(default=100, ge=1)
     # A WebSocket that sends no connection_init within this time is closed (4408).
     websocket_init_timeout_seconds: float = Field(default=10.0, gt=0)
+    # permessage-deflate for WebSockets: events are a few hundred bytes, and a compressor and
+    # decompressor per connection cost far more memory than they save bandwidth.
+    websocket_deflate: bool = False
 
     max_body_bytes: int = 1024 * 1024
     max_response_bytes: int = 16 * 1024 * 1024

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
+
+from tests.test_subscriptions import TRANSPORT_WS
 
 KEY = r"gw_[0-9a-f]{16}_[A-Za-z0-9_-]+"
 
@@ -118,6 +121,10 @@ def test_serve_demo_in_an_empty_folder(tmp_path: Path) -> None:
         page = httpx.get(f"{base}/graphql", headers={"Accept": "text/html"})
         assert page.status_code == 200
         assert "graphiql" in page.text.lower()
+        # WebSockets without permessage-deflate by default, though the client offers it
+        with connect(f"ws://127.0.0.1:{port}/graphql", subprotocols=[TRANSPORT_WS]) as ws:
+            assert ws.subprotocol == TRANSPORT_WS
+            assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     finally:

@@ -8,6 +8,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from gateway.http.guard import OperationGuard
+from gateway.live.sharing import SharedEventExecutor
 from gateway.resolvers.arguments import ArgumentLimits
 from gateway.types.actions import IntegrationMutations, SettingsMutations
 from gateway.types.end_user import EndUser
@@ -43,6 +44,7 @@ def build_schema() -> strawberry.Schema:
         subscription=Subscription,
         types=[Flow, Integration, Run, Step, EndUser],
         extensions=[OperationGuard, ArgumentLimits],
+        execution_context_class=SharedEventExecutor,
         config=StrawberryConfig(auto_camel_case=True, scalar_map={DateTime: DATETIME_SCALAR}),
     )
     use_coerced_ingest_input(built._schema)

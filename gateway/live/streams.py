@@ -125,6 +125,12 @@ class Delivery:
     change: Change
     row: Any
 
+    @property
+    def share(self) -> tuple[str, int]:
+        """What makes two subscribers' events of this change the same event."""
+        assert self.change.seq is not None
+        return (self.change.account_id, self.change.seq)
+
 
 async def check_key(ctx: Context) -> None:
     """Raises UNAUTHENTICATED if the operation's key has been revoked since it connected."""

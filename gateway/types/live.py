@@ -3,7 +3,9 @@
 Each event carries an opaque ``cursor``: pass the last one received as ``after:`` to resume
 without gap or duplicate (see ``gateway.live.streams``). The object of an event (``run``,
 ``step``, ``integration``) is loaded fresh for that event; ``status`` and ``previousStatus``
-are those of the change itself, which a later change may have moved on since.
+are those of the change itself, which a later change may have moved on since. Subscribers
+alike (document, variables, role) share one execution of each event (``share``, see
+``gateway.live.sharing``).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class RunStatusEvent:
     previous_status: RunStatus | None = strawberry.field(description="Null for a new run.")
     status: RunStatus
     occurred_at: DateTime
+    share: strawberry.Private[tuple[str, int] | None] = None
 
     @classmethod
     def build(cls, ctx: Context, delivery: Delivery) -> RunStatusEvent:
@@ -60,6 +63,7 @@ class RunStatusEvent:
             previous_status=RunStatus(change.previous) if change.previous else None,
             status=RunStatus(change.status),
             occurred_at=DateTime(change.at),
+            share=delivery.share,
         )
 
 
@@ -70,6 +74,7 @@ class StepStatusEvent:
     previous_status: StepStatus | None = strawberry.field(description="Null for a new step.")
     status: StepStatus
     occurred_at: DateTime
+    share: strawberry.Private[tuple[str, int] | None] = None
 
     @classmethod
     def build(cls, _ctx: Context, delivery: Delivery) -> StepStatusEvent:
@@ -80,6 +85,7 @@ class StepStatusEvent:
             previous_status=StepStatus(change.previous) if change.previous else None,
             status=StepStatus(change.status),
             occurred_at=DateTime(change.at),
+            share=delivery.share,
         )
 
 
@@ -93,6 +99,7 @@ class IntegrationStatusEvent:
     status: IntegrationStatus
     reason: PauseReason | None = strawberry.field(description="Why it was paused.")
     occurred_at: DateTime
+    share: strawberry.Private[tuple[str, int] | None] = None
 
     @classmethod
     def build(cls, ctx: Context, delivery: Delivery) -> IntegrationStatusEvent:
@@ -104,6 +111,7 @@ class IntegrationStatusEvent:
             status=IntegrationStatus(change.status),
             reason=PauseReason(change.reason) if change.reason else None,
             occurred_at=DateTime(change.at),
+            share=delivery.share,
         )
 
 

@@ -57,12 +57,15 @@
     4429: "the connection was initialised twice",
   };
 
-  function operationKind(document, name) {
-    var operations = document.definitions.filter(function (definition) {
-      var named = definition.name && definition.name.value;
-      return definition.kind === "OperationDefinition" && (!name || named === name);
-    });
-    return operations.length === 1 ? operations[0].operation : null;
+  // From the query sent (GraphiQL's documentAST may still be the editor's previous text).
+  function isSubscription(params) {
+    var graphql = GraphiQL.GraphQL;
+    try {
+      var operation = graphql.getOperationAST(graphql.parse(params.query), params.operationName);
+      return Boolean(operation) && operation.operation === "subscription";
+    } catch (error) {
+      return false; // a syntax error: the HTTP endpoint reports it
+    }
   }
 
   // graphql-ws reports a close as its CloseEvent, an operation's errors as an array of GraphQL
@@ -121,9 +124,8 @@
   }
 
   function fetcher(params, options) {
-    var document = options && options.documentAST;
-    if (document && operationKind(document, params.operationName) === "subscription") {
-      return subscription(params, options.headers);
+    if (isSubscription(params)) {
+      return subscription(params, options && options.headers);
     }
     return httpFetcher(params, options);
   }

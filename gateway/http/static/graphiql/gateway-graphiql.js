@@ -78,7 +78,7 @@
       var because = CLOSED_BECAUSE[error.code] || "the connection closed";
       var reason = error.reason ? " " + error.reason : "";
       return {
-        message: "The WebSocket closed with " + error.code + reason + ": " + because + ".",
+        message: "The WebSocket closed (" + error.code + reason + "): " + because + ".",
         closeCode: error.code,
       };
     }

@@ -89,7 +89,8 @@ async def test_page_loads_only_local_assets_whose_integrity_matches(
     assert page.inline_scripts == []
     scripts = [ref for ref in page.refs if ref["kind"] == "script"]
     styles = [ref for ref in page.refs if ref["kind"] == "style"]
-    assert len(scripts) == 5, scripts  # react, react-dom, graphiql, explorer, the bootstrap
+    # react, react-dom, graphiql, graphql-ws, explorer, the bootstrap
+    assert len(scripts) == 6, scripts
     assert len(styles) == 3, styles
     for ref in page.refs:
         url = str(ref["url"])

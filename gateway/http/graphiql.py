@@ -1,9 +1,11 @@
 """GraphiQL served by the gateway itself, so it works offline and behind firewalls.
 
-The page (``static/graphiql/index.html``) loads React, GraphiQL and the explorer plugin from
-``/graphql/static/``, pinned copies of the npm packages shipped in the wheel (versions, sha384
-and licences in ``static/graphiql/README.md``), each with an ``integrity`` attribute. The page
-has no inline script, so its Content-Security-Policy allows scripts from 'self' only.
+The page (``static/graphiql/index.html``) loads React, GraphiQL, the explorer plugin and the
+graphql-ws client from ``/graphql/static/``, pinned copies of the npm packages shipped in the
+wheel (versions, sha384 and licences in ``static/graphiql/README.md``), each with an
+``integrity`` attribute. The page has no inline script, so its Content-Security-Policy allows
+scripts from 'self' only. Queries and mutations go over HTTP, subscriptions over a
+``graphql-transport-ws`` WebSocket on ``/graphql`` (``static/graphiql/gateway-graphiql.js``).
 
 Files are read once into memory: the asset route answers only for files in that folder (a
 dictionary lookup, so no path ever reaches the file system), with an ETag, and gzipped (once,
@@ -28,7 +30,9 @@ PAGE = "index.html"
 
 # Styles need 'unsafe-inline': GraphiQL's dialogs (settings, short keys) add <style> elements
 # whose text varies, so no hash fits (tests/test_graphiql_offline.py opens one and fails on any
-# violation). Its CSS embeds fonts and icons as data: URLs. Scripts and fetches: 'self' only.
+# violation). Its CSS embeds fonts and icons as data: URLs. Scripts and fetches: 'self' only;
+# 'self' in connect-src also matches the page's own origin as ws:/wss: (CSP Level 3), so
+# subscriptions need no other source there (tests/test_graphiql_offline.py checks it in Chromium).
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'none'",

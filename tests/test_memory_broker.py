@@ -28,12 +28,7 @@ def run_change(account: str, run: str, integration: str, flow: str) -> Change:
 
 
 def queued(subscription: Subscription) -> list[str]:
-    items = []
-    while not subscription._queue.empty():
-        item = subscription._queue.get_nowait()
-        assert item is not None
-        items.append(item.object_id)
-    return items
+    return [change.object_id for change in subscription.ready()]
 
 
 async def test_changes_reach_only_the_followers_of_their_objects() -> None:

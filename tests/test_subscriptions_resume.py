@@ -219,12 +219,12 @@ async def test_a_stream_following_an_integration_is_offered_only_its_changes_and
     events = [e.flow(), e.integration("int-1"), e.integration("int-2")]
     await ingester.data(e.INGEST, {"events": events})
     stream = await open_stream(ctx, Match("run", integration_id="int-1"), None)
-    queue = stream._subscription._queue
+    subscription = stream._subscription
     try:
         # Changes of other integrations are not even offered to it
         others = [e.run_started(f"other-{n}", "int-2", 10 + n) for n in range(5)]
         await ingester.data(e.INGEST, {"events": others})
-        assert queue.qsize() == 0
+        assert subscription.queued == 0
         # Given its own changes committed but never published, between others' changes
         services.db.publisher, publisher = None, services.db.publisher
         try:

@@ -16,12 +16,7 @@ from tests.conftest import Api
 
 
 def drain(subscription: Subscription) -> list[Change]:
-    received = []
-    while not subscription._queue.empty():
-        item = subscription._queue.get_nowait()
-        assert item is not None
-        received.append(item)
-    return received
+    return subscription.ready()
 
 
 def shape(changes: list[Change]) -> list[tuple[str, str, str | None, str]]:

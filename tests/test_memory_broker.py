@@ -149,3 +149,33 @@ async def test_an_account_whose_last_subscriber_left_keeps_no_order_state() -> N
     await asyncio.wait([repair])
     assert repair.cancelled()
     assert broker._order == {}
+
+
+async def test_a_gap_wider_than_a_queue_or_too_much_held_ends_the_subscriptions() -> None:
+    # A gap wider than a queue is not read at all
+    log = ChangeLog([numbered(n) for n in range(11, 30)])
+    broker = MemoryBroker(queue_size=8, backfill=log)
+    wide = broker.subscribe("a", since=10)
+    await broker.publish([numbered(30)])
+    await settle(broker)
+    with pytest.raises(SubscriberTooSlow):
+        await anext(wide)
+    assert log.reads == 0
+    # Nor are more changes held than a queue holds while a gap is repaired
+    broker = MemoryBroker(queue_size=8, backfill=ChangeLog([]))
+    held = broker.subscribe("a", since=10)
+    await broker.publish([numbered(n) for n in range(12, 30)])
+    with pytest.raises(SubscriberTooSlow):
+        await anext(held)
+    assert broker._order == {}
+
+
+async def test_a_first_subscriber_starts_after_what_the_process_saw_of_its_account() -> None:
+    log = ChangeLog([])
+    broker = MemoryBroker(backfill=log)
+    # Changes seen while the account had no subscriber here (read from the log by streams)
+    await broker.publish([numbered(11), numbered(12)])
+    subscription = broker.subscribe("a", since=10)
+    await broker.publish([numbered(13)])
+    assert queued(subscription) == ["r13"]
+    assert log.reads == 0

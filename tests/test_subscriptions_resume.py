@@ -276,3 +276,29 @@ async def test_a_change_is_loaded_once_for_every_subscriber_and_a_batch_in_one_s
         event.remove(engine, "before_cursor_execute", record)
         for stream in streams:
             await stream.aclose()
+
+
+async def test_a_later_delivery_shows_the_object_as_it_is_then(
+    services: Services, ingester: Api, ctx: Context
+) -> None:
+    await ingester.data(e.INGEST, {"events": [e.flow(), e.integration("int-1")]})
+    async with services.db.read() as conn:
+        start = await changelog.last_seq(conn, ctx.account_id)
+    first = await open_stream(ctx, RUNS, None)
+    try:
+        await ingester.data(e.INGEST, {"events": [e.run_started("run-1", "int-1", 10)]})
+        async with asyncio.timeout(5):
+            delivered = await anext(first)
+        assert delivered.row.status == "RUNNING"
+        await ingester.data(e.INGEST, {"events": [e.run_finished("run-1", "OK", 11)]})
+        # A stream that replays the start later sees the run as it is now
+        later = await open_stream(ctx, RUNS, encode_event_cursor(start))
+        try:
+            async with asyncio.timeout(5):
+                replayed = await anext(later)
+            assert replayed.change.status == "RUNNING"
+            assert replayed.row.status == "OK"
+        finally:
+            await later.aclose()
+    finally:
+        await first.aclose()

@@ -47,7 +47,7 @@ from typing import Any, cast
 
 from graphql import GraphQLError
 from graphql.language import OperationType
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
@@ -92,7 +92,10 @@ class InitFailed(Exception):
 def _init_failed(context: ConnectionContext, error: Exception) -> InitFailed:
     """A failure checking the key, as a close code: 1013 for an overloaded or unreachable
     database (one log line), 1011 for anything unexpected (logged with its traceback)."""
-    if isinstance(error, PoolTimeout | AccountBusy | OSError | DBAPIError) or (
+    unreachable = isinstance(error, OperationalError | InterfaceError) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
+    if unreachable or isinstance(error, PoolTimeout | AccountBusy | OSError) or (
         is_statement_timeout(error)
     ):
         log.warning(

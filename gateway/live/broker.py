@@ -5,16 +5,20 @@ Each subscriber has a bounded queue: one that does not keep up is dropped (its i
 ``SubscriberTooSlow``) instead of growing memory or delaying the others. Delivery is a hint:
 a subscriber that reconnects replays what it missed from the change log.
 
-**In order, without gap, per account**: a subscriber that says which ``seq`` it starts from
-(``since``) receives its account's changes in ``seq`` order, each once. The broker keeps one
-watermark per account with subscribers (the last ``seq`` it passed on): a change at or below it
-is a duplicate and dropped; one past ``watermark + 1`` is held while the changes in between are
-awaited briefly (publishes of two commits may overtake each other, or come from two processes)
-and then read from the change log (``backfill``), so every subscriber of the account is repaired
-by one read instead of each reading for itself. Writes of one account are serialised, so every
-``seq`` below a published one is committed and readable. A subscriber can then follow one topic
-(a flow, an integration, a run) and be woken only for its changes: it never has to see the
-whole account to know it missed nothing.
+**In order, without gap, per account**: the broker keeps one watermark per account with
+subscribers (the last ``seq`` it passed on), started by the account's first subscriber's
+``since`` (the last ``seq`` it read, or the last this process saw of the account, the later).
+From then on every subscriber of the account receives the changes after the watermark in
+``seq`` order, each once: a change at or below it is a duplicate and dropped; one past
+``watermark + 1`` is held while the changes in between are awaited briefly (publishes of two
+commits may overtake each other, or come from two processes) and then read from the change
+log (``backfill``), so every subscriber of the account is repaired by one read instead of
+each reading for itself. Writes of one account are serialised, so every ``seq`` below a
+published one is committed and readable. A subscriber that starts later than the watermark
+skips what it has read already (``gateway.live.streams`` does). A subscriber can then follow
+one topic (a flow, an integration, a run) and be woken only for its changes: it never has to
+see the whole account to know it missed nothing. A gap wider than a subscriber's queue, or one
+the change log cannot fill, ends the account's subscriptions (they resume with ``after:``).
 
 ``MemoryBroker`` serves one process. ``RedisBroker`` (``redis_broker.py``) carries the same
 messages between processes and fans them out locally with a ``MemoryBroker``.
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Protocol
 
@@ -36,6 +40,8 @@ DEFAULT_QUEUE_SIZE = 1_000
 # How long a change that arrived ahead of others of its account waits for them before they
 # are read from the change log.
 GAP_GRACE_SECONDS = 0.05
+# Accounts whose last seq the broker remembers.
+SEEN_ACCOUNTS = 10_000
 
 # The committed changes of an account with ``after < seq < before``, in order.
 Backfill = Callable[[str, int, int], Awaitable[list[Change]]]
@@ -73,7 +79,6 @@ class Subscription:
 
     __slots__ = (
         "_broker",
-        "_closed",
         "_ended",
         "_error",
         "_items",
@@ -95,7 +100,6 @@ class Subscription:
         self._waiter: asyncio.Future[None] | None = None
         self._ended = False
         self.dropped = False
-        self._closed = False
         self._error: SubscriberTooSlow | None = None
 
     def offer(self, change: Change) -> None:
@@ -158,7 +162,6 @@ class Subscription:
     def close(self) -> None:
         self._broker.remove(self)
         if not self._ended:
-            self._closed = True
             self._end()
 
     async def __aenter__(self) -> Subscription:
@@ -193,6 +196,10 @@ class MemoryBroker:
         # (account, topic kind or "", topic ID or "") -> subscribers
         self._topics: dict[tuple[str, str, str], set[Subscription]] = defaultdict(set)
         self._order: dict[str, _Order] = {}
+        # The last seq passed on or seen per account (recent accounts): a watermark starts
+        # there when an account's first subscriber comes (back), so that the changes seen
+        # while it was reading the change log do not look like a gap.
+        self._seen: OrderedDict[str, int] = OrderedDict()
 
     def subscribe(
         self, account_id: str, topic: Topic | None = None, since: int | None = None
@@ -205,11 +212,10 @@ class MemoryBroker:
         subscription = Subscription(self, account_id, self.queue_size, topic)
         self._subscribers[account_id].add(subscription)
         self._topics[self._key(subscription)].add(subscription)
-        order = self._order.get(account_id)
-        if order is None:
-            self._order[account_id] = _Order(since)
-        elif order.watermark is None:
-            order.watermark = since
+        if account_id not in self._order:
+            seen = self._seen.get(account_id)
+            start = since if seen is None or since is None else max(since, seen)
+            self._order[account_id] = _Order(start)
         return subscription
 
     @staticmethod
@@ -235,22 +241,55 @@ class MemoryBroker:
 
     def deliver(self, changes: Iterable[Change]) -> None:
         for change in changes:
+            seq = change.seq
+            if seq is not None:
+                self._saw(change.account_id, seq)
             order = self._order.get(change.account_id)
             if order is None:
                 continue  # no subscriber of the account in this process
-            seq, watermark = change.seq, order.watermark
-            if order.filling is not None:
-                order.held.append(change)
-            elif watermark is None or seq is None or seq == watermark + 1:
+            watermark = order.watermark
+            if seq is None or watermark is None:
+                self._offer(change)  # not numbered: nothing to order it by
+            elif order.filling is not None:
+                if len(order.held) >= self.queue_size:
+                    self._cannot_order(change.account_id, "too many changes arrived meanwhile")
+                else:
+                    order.held.append(change)
+            elif seq == watermark + 1:
                 self._offer(change)
-                if seq is not None and watermark is not None:
-                    order.watermark = seq
+                order.watermark = seq
             elif seq > watermark:
                 order.held.append(change)
                 order.filling = asyncio.get_running_loop().create_task(
                     self._fill(change.account_id, order), name="broker-gap"
                 )
             # else: at or below the watermark, passed on already
+
+    def _saw(self, account_id: str, seq: int) -> None:
+        seen = self._seen
+        if seq > seen.get(account_id, 0):
+            seen[account_id] = seq
+            seen.move_to_end(account_id)
+            if len(seen) > SEEN_ACCOUNTS:
+                seen.popitem(last=False)
+
+    def _cannot_order(self, account_id: str, why: str) -> None:
+        order = self._order.get(account_id)
+        if order is not None:
+            order.held.clear()
+        log.warning(
+            "broker: the changes of account %r cannot be passed on in order (%s); its"
+            " subscribers were told to resume",
+            account_id,
+            why,
+        )
+        self.drop(
+            SubscriberTooSlow(
+                "Some changes could not be passed on in order; resume with after: the last"
+                " cursor received."
+            ),
+            [account_id],
+        )
 
     def _offer(self, change: Change) -> None:
         account, topics = change.account_id, self._topics
@@ -277,6 +316,8 @@ class MemoryBroker:
                     await asyncio.sleep(GAP_GRACE_SECONDS)  # they may just be late
                     order.held.sort(key=_seq)
                     first = _seq(order.held[0])
+                if first - watermark - 1 > self.queue_size:
+                    raise LookupError(f"{first - watermark - 1} changes are missing")
                 if first > watermark + 1:
                     missed = await self._missed(account_id, watermark, first)
                     if order is not self._order.get(account_id):
@@ -287,30 +328,20 @@ class MemoryBroker:
                         )
                     order.held.extend(missed)
                     order.held.sort(key=_seq)
-                mark = watermark
-                while order.held and _seq(order.held[0]) <= mark + 1:
-                    change = order.held.pop(0)
+                mark, passed = watermark, 0
+                for change in order.held:
+                    if _seq(change) > mark + 1:
+                        break
+                    passed += 1
                     if _seq(change) > mark:
                         self._offer(change)
                         mark = _seq(change)
+                del order.held[:passed]
                 order.watermark = mark
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            log.warning(
-                "broker: could not read the changes of account %r a subscriber missed (%s);"
-                " its subscribers were told to resume",
-                account_id,
-                f"{type(error).__name__}: {error}",
-            )
-            order.held.clear()
-            self.drop(
-                SubscriberTooSlow(
-                    "Some changes could not be passed on in order; resume with after: the last"
-                    " cursor received."
-                ),
-                [account_id],
-            )
+            self._cannot_order(account_id, f"{type(error).__name__}: {error}")
         finally:
             order.filling = None
 

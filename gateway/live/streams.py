@@ -11,17 +11,21 @@ integration or run the subscription follows when it names one; the stream keeps 
 
 Per event that matches, the API key is checked again (through the authenticator's short cache,
 so a revoked key stops receiving within ``GATEWAY_KEY_CACHE_SECONDS``), the operation's loaders
-are renewed (nothing cached for an earlier event is served again) and the object is loaded:
-once per change for every subscriber of this process (``FreshRows``, rows are the account's
-whatever the subscriber's role), batched with the objects of the changes passed on with it.
+are renewed (nothing cached for an earlier event is served again) and the object is loaded,
+after the change was committed: one load shared by the subscribers of this process that
+deliver the change at the same moment (``FreshRows``; rows are the account's whatever the
+subscriber's role), started with the loads of the stream's next queued changes so that a
+batch of changes costs one statement.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
+from itertools import islice
 from typing import Any
 
 from gateway.context import Context
@@ -35,6 +39,8 @@ from gateway.loaders import Loaders
 
 # At most this many changes of the account may lie after a resumed cursor.
 REPLAY_MAX = 1_000
+# The objects of at most this many of a stream's next changes are loaded ahead.
+PREFETCH = 64
 _STREAMS = "live_subscriptions"
 REREAD = "re-read the view (a query) and subscribe again without after:"
 
@@ -77,34 +83,33 @@ class Match:
 
 
 class FreshRows:
-    """The object of each recent change, loaded once for every subscriber of this process
-    that delivers it; the objects of the changes passed on at one moment (an ingest batch)
-    are read in one statement per kind."""
+    """Loads the objects of changes, sharing a load still in flight: subscribers of this
+    process that deliver one change at the same moment cost one read, and the objects of the
+    changes loaded at one moment (an ingest batch) are read in one statement per kind. A
+    finished load is not kept: a later delivery reads the object as it is then."""
 
     def __init__(self, db: Database, size: int = 1_024) -> None:
         self._db = db
         self._size = size
-        self._loads: OrderedDict[tuple[str, int], asyncio.Future[Any]] = OrderedDict()
+        self._loads: dict[tuple[str, int], asyncio.Future[Any]] = {}
         self._loaders: dict[str, Loaders] = {}
 
-    async def get(self, change: Change) -> Any:
-        # Shielded: a subscriber that goes away does not cancel the others' load.
-        return await asyncio.shield(self.load(change))
-
     def load(self, change: Change) -> asyncio.Future[Any]:
-        """Starts loading the change's object (if no one has): loads started together are
-        read in one statement."""
+        """The change's object, loading (or already being loaded); await it shielded."""
         assert change.seq is not None
         key = (change.account_id, change.seq)
         loading = self._loads.get(key)
-        if loading is None or (
-            loading.done() and (loading.cancelled() or loading.exception() is not None)
-        ):
+        if loading is None:
             loading = asyncio.ensure_future(self._loader(change).load(change.object_id))
             self._loads[key] = loading
-            if len(self._loads) > self._size:
-                self._loads.popitem(last=False)
+            loading.add_done_callback(partial(self._done, key))
         return loading
+
+    def _done(self, key: tuple[str, int], loading: asyncio.Future[Any]) -> None:
+        if self._loads.get(key) is loading:
+            del self._loads[key]
+        if not loading.cancelled():
+            loading.exception()  # retrieved: a waiter that is left raises it
 
     def _loader(self, change: Change) -> Any:
         loaders = self._loaders.get(change.account_id)
@@ -161,6 +166,8 @@ class ChangeStream:
         self._match = match
         self._subscription = subscription
         self._pending = deque(pending)
+        # Loads started for the next changes, by seq (at most PREFETCH).
+        self._prefetched: dict[int, asyncio.Future[Any]] = {}
         self._watermark = watermark
         self._last_delivered: int | None = None
         self.closed = False
@@ -174,14 +181,11 @@ class ChangeStream:
                 change = await self._next_change()
                 if not self._match(change):
                     continue
-                fresh_rows = self._ctx.services.fresh_rows
-                fresh_rows.load(change)
-                for later in self._pending:  # the next ones' objects in the same statement
-                    if self._match(later):
-                        fresh_rows.load(later)
+                loading = self._prefetch(change)
                 await check_key(self._ctx)
                 self._ctx.renew_loaders()
-                row = await fresh_rows.get(change)
+                # Shielded: a subscriber that goes away does not cancel the others' load.
+                row = await asyncio.shield(loading)
                 if row is None:  # gone since (erased): nothing to show
                     continue
                 self._last_delivered = change.seq
@@ -189,6 +193,18 @@ class ChangeStream:
         except BaseException:
             await self.aclose()
             raise
+
+    def _prefetch(self, change: Change) -> asyncio.Future[Any]:
+        """The load of this change's object, started (if not yet) with those of the next
+        matching changes queued, so that they are read in one statement."""
+        assert change.seq is not None
+        fresh_rows = self._ctx.services.fresh_rows
+        loading = self._prefetched.pop(change.seq, None) or fresh_rows.load(change)
+        for later in islice((c for c in self._pending if self._match(c)), PREFETCH):
+            assert later.seq is not None
+            if later.seq not in self._prefetched:
+                self._prefetched[later.seq] = fresh_rows.load(later)
+        return loading
 
     async def _next_change(self) -> Change:
         while not self._pending:

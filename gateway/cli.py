@@ -58,7 +58,7 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-KEY_COLUMNS = ("KEY ID", "ACCOUNT", "ROLE", "NAME", "CREATED", "STATE")
+KEY_COLUMNS = ("KEY ID", "ACCOUNT", "ROLE", "NAME", "POINTS/HOUR", "CREATED", "STATE")
 
 
 def format_key_table(rows: list[tuple[str, ...]]) -> str:
@@ -84,7 +84,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
         db = Database.from_url(settings.database_url)
         try:
             if args.action == "create":
-                print(await create_key(db, args.account, args.role, args.name))
+                print(
+                    await create_key(
+                        db, args.account, args.role, args.name, points_per_hour=args.points_per_hour
+                    )
+                )
             elif args.action == "list":
                 async with db.read() as conn:
                     rows = await accounts.list_keys(conn, args.account)
@@ -96,6 +100,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
                                 row.account_id,
                                 row.role.lower(),
                                 row.name,
+                                str(row.points_per_hour or "default"),
                                 f"{row.created_at:%Y-%m-%dT%H:%M:%SZ}",
                                 f"revoked {row.revoked_at:%Y-%m-%d}"
                                 if row.revoked_at
@@ -454,6 +459,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--name",
         type=_key_name,
         help="shown as the actor in status history (default: the role)",
+    )
+    create.add_argument(
+        "--points-per-hour",
+        type=_whole_number(1),
+        metavar="N",
+        help="the key's hourly rate limit in points (default: GATEWAY_RATE_LIMIT_POINTS_PER_HOUR,"
+        " 5000); ingest keys are limited by events per second instead",
     )
     listing = keys_sub.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--account", type=_account_id, help="only this account's keys")

@@ -12,6 +12,7 @@ from gateway.links import Links
 from gateway.live.broker import Broker, MemoryBroker
 from gateway.live.redis_broker import RedisBroker
 from gateway.metrics import Metrics
+from gateway.ratelimit.limiter import RateLimiter
 
 
 @dataclass
@@ -23,6 +24,8 @@ class Services:
     links: Links
     metrics: Metrics
     broker: Broker
+    # None when GATEWAY_RATE_LIMITS=false.
+    rate_limiter: RateLimiter | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -48,8 +51,11 @@ class Services:
             ),
             metrics=Metrics(),
             broker=broker,
+            rate_limiter=RateLimiter.from_settings(settings),
         )
 
     async def close(self) -> None:
+        if self.rate_limiter is not None:
+            await self.rate_limiter.close()
         await self.broker.close()
         await self.db.dispose()

@@ -300,7 +300,7 @@ class GraphQLEndpoint:
             raise _oversized(settings.max_body_bytes)
         if OperationType(operation.kind.value) not in allowed:
             raise _refuse_operation_type(operation.kind, request.method)
-        context = make_context(self.services, principal, request_id)
+        context = make_context(self.services, principal, request_id, limited=True)
         # Queries stop at the deadline; a mutation is not cut off halfway through its
         # transaction (the statement timeout bounds each of its statements).
         deadline = (
@@ -347,14 +347,22 @@ class GraphQLEndpoint:
             e["extensions"]["code"] == "INTERNAL" for e in body_out.get("errors", ())
         ):
             status = 500
+        charge = context.rate_limit
+        headers = charge.headers() if charge is not None else None
+        if charge is not None and not charge.allowed:
+            status = 429
         if context.budget.exceeded:  # stopped while resolving: the bodies alone were too many
             return self._respond(
-                self._too_large(None, operation, request_id), status, media_type, request_id
+                self._too_large(None, operation, request_id),
+                status,
+                media_type,
+                request_id,
+                headers,
             )
         encoded = orjson.dumps(body_out)
         if len(encoded) > settings.max_response_bytes:
             encoded = self._too_large(len(encoded), operation, request_id)
-        return self._respond(encoded, status, media_type, request_id)
+        return self._respond(encoded, status, media_type, request_id, headers)
 
     def _too_large(self, size: int | None, operation: Operation, request_id: str) -> bytes:
         limit = self.services.settings.max_response_bytes

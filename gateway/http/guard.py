@@ -2,20 +2,22 @@
 
 Parsing and validation come from the one document cache (``documents.py``), then the cost
 limits run with the request's variables; an over-limit operation never reaches a resolver.
+An operation that may run is then charged to its key's rate limits (when its context has a
+limiter): over the limit, it does not run either (``RATE_LIMITED``).
 After execution every error is coded and logged by the one policy of ``errors.py``; a
 subscription's results are coded and logged one by one, as they are streamed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from strawberry.extensions import SchemaExtension
 
 from gateway.http.documents import DOCUMENTS, LIMITS
 from gateway.http.errors import coded, log_errors
-from gateway.http.limits import check_operation
+from gateway.http.limits import measure_operation
 
 
 class OperationGuard(SchemaExtension):
@@ -32,7 +34,7 @@ class OperationGuard(SchemaExtension):
             ctx.graphql_document = document.ast
         yield
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         ctx = self.execution_context
         assert ctx.query is not None
         assert ctx.graphql_document is not None
@@ -40,9 +42,17 @@ class OperationGuard(SchemaExtension):
             ctx.schema._schema, ctx.validation_rules, LIMITS
         )
         if not errors:
-            errors = check_operation(
+            measure = measure_operation(
                 ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables, LIMITS
             )
+            errors = measure.errors
+            limiter = getattr(ctx.context, "rate_limiter", None)
+            if not errors and limiter is not None:
+                charge = await limiter.charge(ctx.context.principal, measure)
+                ctx.context.rate_limit = charge
+                if charge is not None and not charge.allowed:
+                    errors = [charge.error()]
+                    log_errors(errors, ctx.context.request_id, ctx.operation_name)
         ctx.pre_execution_errors = errors
         yield
 

@@ -92,6 +92,7 @@ def create_app(
             Route("/metrics", metrics),
         ],
         middleware=[
+            Middleware(access_log.AccessLog, metrics=services.metrics),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,

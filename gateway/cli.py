@@ -224,7 +224,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-        common = {"loop": "uvloop", "http": "httptools", "log_level": args.log_level}
+        from gateway.logs import log_config
+
+        common = {
+            "loop": "uvloop",
+            "http": "httptools",
+            "log_level": args.log_level,
+            "log_config": log_config(settings.log_format, args.log_level),
+            # The gateway logs each request itself, with what it did (gateway.request).
+            "access_log": False,
+            "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+        }
         if args.workers > 1:
             from uvicorn.supervisors import Multiprocess
 

@@ -35,6 +35,14 @@ class Services:
         broker: Broker = RedisBroker(settings.redis_url) if settings.redis_url else MemoryBroker()
         # Every committed unit of work hands its changes to the broker.
         db.publisher = broker.publish
+        metrics = Metrics()
+        metrics.gauge(
+            "gateway_subscriptions_open",
+            "Subscriptions this process serves (their streams of changes).",
+            broker.subscriber_count,
+        )
+        if isinstance(broker, RedisBroker):
+            broker.observe_lag = metrics.broker_lag.observe
         return cls(
             settings=settings,
             db=db,
@@ -49,7 +57,7 @@ class Services:
                 run_template=settings.run_url_template,
                 logs_template=settings.logs_url_template,
             ),
-            metrics=Metrics(),
+            metrics=metrics,
             broker=broker,
             rate_limiter=RateLimiter.from_settings(settings),
         )

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from gateway.http.documents import DOCUMENTS, LIMITS
 from gateway.http.errors import coded, log_errors
@@ -73,3 +74,16 @@ class OperationGuard(SchemaExtension):
         request_id = getattr(ctx.context, "request_id", None)
         result.errors = [coded(e, request_id) for e in result.errors]
         log_errors(result.errors, request_id, ctx.operation_name)
+        if _is_subscription(ctx):  # HTTP requests are counted by the access log
+            services = getattr(ctx.context, "services", None)
+            if services is not None:
+                services.metrics.count_errors(
+                    [(e.extensions or {}).get("code", "INTERNAL") for e in result.errors]
+                )
+
+
+def _is_subscription(ctx: Any) -> bool:
+    try:
+        return bool(ctx.operation_type == OperationType.SUBSCRIPTION)
+    except RuntimeError:  # no operation could be chosen
+        return False

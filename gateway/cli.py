@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gateway.config import get_settings
 from gateway.ids import is_engine_id
@@ -266,12 +266,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_app(settings, background=background)
         config = uvicorn.Config(app, host=host, port=port, **common)
         server = uvicorn.Server(config)
+        _exit_zero_once_stopped(server)
         server.run(sockets=[sock])
         if not server.started:
             raise CliError("the server did not start (see the log above)")
         return 0
     finally:
         sock.close()
+
+
+def _exit_zero_once_stopped(server: Any) -> None:
+    """A SIGTERM that stopped the server gracefully ends ``serve`` with 0: uvicorn raises the
+    signal again once it has stopped, which would otherwise kill the process (143). One that
+    comes before uvicorn serves (while migrating) stops the command at once."""
+    import signal
+
+    def on_sigterm(number: int, _frame: Any) -> None:
+        if not server.should_exit:
+            raise SystemExit(128 + number)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _listen(host: str, port: int) -> socket.socket:

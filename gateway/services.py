@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.auth.authenticate import Authenticator
 from gateway.config import Settings
 from gateway.db.engine import Database
 from gateway.ingest.redaction import Redactor
+from gateway.lifecycle import Lifecycle
 from gateway.links import Links
 from gateway.live.broker import Broker, MemoryBroker
 from gateway.live.redis_broker import RedisBroker
@@ -26,6 +27,8 @@ class Services:
     broker: Broker
     # None when GATEWAY_RATE_LIMITS=false.
     rate_limiter: RateLimiter | None = None
+    # How the process stops; parts with work to wind down register hooks here.
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:

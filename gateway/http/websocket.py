@@ -22,6 +22,9 @@
   messages 4400, ``ka`` keep-alives after the ack.
 - ``GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION`` operations at most per socket; past it that
   operation gets an error coded RATE_LIMITED and the others go on.
+- Stopping (``gateway.lifecycle``): every open socket is closed with 1001 (going away), and
+  upgrades are refused while the server stops; a message an operation still sends to a
+  closed socket is dropped, not an error.
 
 The handlers' overrides follow strawberry 0.341's (``run_operation``, ``handle_async_results``
 are its code with an operation context of their own): check them when upgrading strawberry;
@@ -47,7 +50,11 @@ from graphql.language import OperationType
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -358,6 +365,15 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
         except WebSocketDisconnect:
             pass
 
+    async def send_json(self, message: Any) -> None:
+        if self.ws.application_state == WebSocketState.DISCONNECTED:
+            raise WebSocketDisconnected  # closed by the server (stopping): nothing to send
+        await super().send_json(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            await super().close(code, reason)
+
 
 class GraphQLWebSocket(GraphQL[ConnectionContext, None]):
     """The WebSocket side of ``/graphql``."""
@@ -383,8 +399,19 @@ class GraphQLWebSocket(GraphQL[ConnectionContext, None]):
         self.services = services
         self.max_message_chars = settings.max_body_bytes
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        lifecycle = self.services.lifecycle
+        if scope["type"] == "websocket" and lifecycle.stopping:
+            await WebSocket(scope, receive, send).close(1001)  # before the handshake: a 403
+            return
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            lifecycle.untrack(scope)
+
     async def get_context(self, request: Any, response: Any) -> ConnectionContext:
         assert isinstance(request, WebSocket)
+        self.services.lifecycle.track(request)
         return ConnectionContext(
             services=self.services,
             request_id=uuid.uuid4().hex,

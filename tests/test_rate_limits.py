@@ -134,6 +134,7 @@ async def test_an_operation_dearer_than_the_budget_never_runs(
         error = refused.json()["errors"][0]
         assert error["extensions"]["code"] == "RATE_LIMITED"
         assert "costs 101 points, more than this API key may spend per hour" in error["message"]
+        assert 1 <= int(refused.headers["retry-after"]) <= 60  # the minute bucket to refill
         # nothing was taken
         assert (await post(client, RATE)).json()["data"]["rateLimit"]["remaining"] == 49
 

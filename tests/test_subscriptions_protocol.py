@@ -309,3 +309,20 @@ def test_expected_errors_are_one_log_line_each(
     assert any("UNAUTHENTICATED" in r.getMessage() for r in lines)
     assert all(r.exc_info is None for r in lines)
     assert all("nope" not in r.getMessage() for r in lines)  # the client's input is not logged
+
+
+# --- rate limits ---------------------------------------------------------------------------
+
+
+def test_a_subscription_is_charged_once_when_it_starts(live: LiveServer) -> None:
+    # given a key with a budget of two points an hour
+    from gateway.auth.keys import create_key
+
+    key = live.call(lambda: create_key(live.svc.db, "acct-rate", "viewer", points_per_hour=2))
+    sock = open_socket(live, TRANSPORT_WS)
+    assert sock.init(key) == {"type": "connection_ack"}
+    # when it starts three subscriptions, then the third is refused
+    for op_id in ("1", "2", "3"):
+        sock.subscribe(op_id, RUNS)
+    assert code_of(sock.recv(), "3") == "RATE_LIMITED"
+    live.wait_subscribers("acct-rate", 2)  # the first two run on

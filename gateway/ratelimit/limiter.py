@@ -45,7 +45,10 @@ class Charge:
     remaining: int
     reset_at: float  # Unix seconds: when the bucket is full again
     allowed: bool
-    retry_after: float  # seconds until the refused operation would pass (inf: it never can)
+    # Seconds until the refused operation would pass; for one dearer than a whole bucket
+    # (``never``), until the buckets are whole again.
+    retry_after: float
+    never: bool = False
     # Which limit refused it, for the message: "hour", "minute" or "second".
     refused_by: str | None = None
 
@@ -67,12 +70,11 @@ class Charge:
 
     @property
     def retry_seconds(self) -> int:
-        wait = self.retry_after if math.isfinite(self.retry_after) else self.reset_at
-        return max(1, math.ceil(wait))
+        return max(1, math.ceil(self.retry_after))
 
     def error(self) -> GraphQLError:
         unit = "events" if self.resource == INGEST else "points"
-        if not math.isfinite(self.retry_after):
+        if self.never:
             message = (
                 f"This operation costs {self.cost} {unit}, more than this API key may spend"
                 f" per {self.refused_by}; ask for less (smaller pages, fewer nested lists or"
@@ -91,6 +93,10 @@ class Charge:
                 "retryAfter": self.retry_seconds,
             },
         )
+
+
+def _until_whole(buckets: list[Bucket], tokens: tuple[float, ...]) -> float:
+    return max((b.capacity - t) / b.rate for b, t in zip(buckets, tokens, strict=True))
 
 
 class RateLimiter:
@@ -129,8 +135,9 @@ class RateLimiter:
         if taken is None:
             return None
         primary, level = buckets[0], taken.tokens[0]
-        refused_by = None
+        refused_by, wait = None, 0.0
         if not taken.allowed:
+            wait = taken.wait(buckets, cost)
             names = ("second",) if resource == INGEST else ("hour", "minute")
             refused_by = next(
                 (
@@ -148,7 +155,8 @@ class RateLimiter:
             remaining=max(0, math.floor(level)),
             reset_at=taken.now + (primary.capacity - level) / primary.rate,
             allowed=taken.allowed,
-            retry_after=0.0 if taken.allowed else taken.wait(buckets, cost),
+            retry_after=wait if math.isfinite(wait) else _until_whole(buckets, taken.tokens),
+            never=not math.isfinite(wait),
             refused_by=refused_by,
         )
 

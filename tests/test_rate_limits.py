@@ -102,8 +102,9 @@ async def test_an_operation_costs_its_node_count_per_100_points(
 
 
 async def test_over_the_hourly_budget_is_429_with_retry_after(
-    app_and_services: tuple[Any, Services], account_id: str
+    app_and_services: tuple[Any, Services], account_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.errors")
     app, services = app_and_services
     async with clients([app], services, account_id, points_per_hour=3) as [client]:
         left = [(await post(client, RATE)).json()["data"]["rateLimit"]["remaining"] for _ in "abc"]
@@ -118,6 +119,10 @@ async def test_over_the_hourly_budget_is_429_with_retry_after(
         # 1 point refills in 1,200 s at 3 points an hour
         assert 1100 <= int(refused.headers["retry-after"]) <= 1200
         assert refused.headers["x-ratelimit-remaining"] == "0"
+        # one log line for it, no traceback
+        [line] = [r for r in caplog.records if r.name == "gateway.errors"]
+        assert line.getMessage().endswith("RATE_LIMITED")
+        assert line.exc_info is None
 
     # another key of the same account has its own budget
     async with clients([app], services, account_id) as [other]:

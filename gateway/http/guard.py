@@ -53,7 +53,6 @@ class OperationGuard(SchemaExtension):
                 ctx.context.rate_limit = charge
                 if charge is not None and not charge.allowed:
                     errors = [charge.error()]
-                    log_errors(errors, ctx.context.request_id, ctx.operation_name)
         ctx.pre_execution_errors = errors
         yield
 

@@ -104,6 +104,13 @@ def create_app(
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
                 allow_headers=["authorization", "content-type", "x-request-id"],
+                # What a browser client may read of an answer: its request id and rate limits.
+                expose_headers=[
+                    "x-request-id",
+                    "retry-after",
+                    *(f"x-ratelimit-{part}" for part in ("limit", "remaining", "used", "reset")),
+                    "x-ratelimit-resource",
+                ],
             ),
         ],
         lifespan=lifespan,

@@ -298,3 +298,16 @@ def test_keys_create_points_per_hour(
         assert refused.value.code == 2
     finally:
         get_settings.cache_clear()
+
+
+async def test_browsers_may_read_the_rate_limit_headers(
+    settings: Settings, account_id: str
+) -> None:
+    origin = "https://dashboard.example.com"
+    async with (
+        gateway(settings, cors_origins=[origin]) as (app, services),
+        clients([app], services, account_id) as [client],
+    ):
+        response = await client.post("/graphql", json={"query": RATE}, headers={"Origin": origin})
+    exposed = response.headers["access-control-expose-headers"].lower().split(", ")
+    assert {"x-ratelimit-remaining", "x-ratelimit-reset", "retry-after"} <= set(exposed)

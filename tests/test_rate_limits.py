@@ -311,3 +311,19 @@ async def test_browsers_may_read_the_rate_limit_headers(
         response = await client.post("/graphql", json={"query": RATE}, headers={"Origin": origin})
     exposed = response.headers["access-control-expose-headers"].lower().split(", ")
     assert {"x-ratelimit-remaining", "x-ratelimit-reset", "retry-after"} <= set(exposed)
+
+
+async def test_a_burst_waits_for_redis_connections_instead_of_failing_open(
+    redis_url: str,  # noqa: F811
+    redis_prefix: str,
+) -> None:
+    from gateway.ratelimit.buckets import Bucket
+
+    store = RedisBuckets(redis_url, prefix=redis_prefix, max_connections=4)
+    try:
+        bucket = [Bucket("{burst}:hour", 100, 100 / 3600)]
+        taken = await asyncio.gather(*(store.take(bucket, 1) for _ in range(500)))
+    finally:
+        await store.close()
+    assert None not in taken  # every one was charged, none let through unlimited
+    assert sum(t.allowed for t in taken if t is not None) == 100

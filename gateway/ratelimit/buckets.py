@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -123,16 +123,27 @@ class RedisBuckets:
     """Buckets in Redis, shared by every process that uses the same Redis and prefix."""
 
     def __init__(
-        self, url: str, *, prefix: str = "gateway", timeout: float = 0.25, retry_after: float = 1.0
+        self,
+        url: str,
+        *,
+        prefix: str = "gateway",
+        timeout: float = 0.25,
+        retry_after: float = 1.0,
+        max_connections: int = 16,
     ) -> None:
         self.prefix = f"{prefix}:ratelimit"
         self.where = redacted(url)
-        self._client: Redis = Redis.from_url(
+        # A burst of requests waits (up to a second) for one of a few connections, rather than
+        # opening one each or failing open as if Redis were down.
+        self._pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=1.0,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
         )
+        self._client: Redis = Redis(connection_pool=self._pool)
         self._script: Any = self._client.register_script(_TAKE)
         self._retry_after = retry_after
         self._down_until: float | None = None  # set while Redis is unreachable
@@ -167,3 +178,4 @@ class RedisBuckets:
 
     async def close(self) -> None:
         await self._client.aclose()
+        await self._pool.disconnect()

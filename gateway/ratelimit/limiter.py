@@ -73,17 +73,18 @@ class Charge:
         return max(1, math.ceil(self.retry_after))
 
     def error(self) -> GraphQLError:
-        unit = "events" if self.resource == INGEST else "points"
+        unit = "event" if self.resource == INGEST else "point"
+        amount = f"{self.cost} {unit}{'' if self.cost == 1 else 's'}"
         if self.never:
             message = (
-                f"This operation costs {self.cost} {unit}, more than this API key may spend"
+                f"This operation costs {amount}, more than this API key may spend"
                 f" per {self.refused_by}; ask for less (smaller pages, fewer nested lists or"
                 " payload bodies, smaller batches)."
             )
         else:
             message = (
                 f"This API key's rate limit per {self.refused_by} is used up: this operation"
-                f" costs {self.cost} {unit}; retry in {self.retry_seconds} s."
+                f" costs {amount}; retry in {self.retry_seconds} s."
             )
         return GraphQLError(
             message,

@@ -314,7 +314,10 @@ def test_expected_errors_are_one_log_line_each(
 # --- rate limits ---------------------------------------------------------------------------
 
 
-def test_a_subscription_is_charged_once_when_it_starts(live: LiveServer) -> None:
+def test_a_subscription_is_charged_once_when_it_starts(
+    live: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.request")
     # given a key with a budget of two points an hour
     from gateway.auth.keys import create_key
 
@@ -326,3 +329,12 @@ def test_a_subscription_is_charged_once_when_it_starts(live: LiveServer) -> None
         sock.subscribe(op_id, RUNS)
     assert code_of(sock.recv(), "3") == "RATE_LIMITED"
     live.wait_subscribers("acct-rate", 2)  # the first two run on
+    # and each logs one line when it ends, with its cost
+    sock.complete("1")
+    live.wait_subscribers("acct-rate", 1)
+    deadline = time.monotonic() + WAIT
+    while not (lines := [r for r in caplog.records if r.name == "gateway.request"]):
+        assert time.monotonic() < deadline, "no log line for the subscription"
+        time.sleep(0.01)
+    fields = lines[0].fields  # type: ignore[attr-defined]
+    assert (fields["kind"], fields["account"], fields["cost"]) == ("subscription", "acct-rate", 1)

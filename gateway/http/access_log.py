@@ -1,7 +1,8 @@
 """The server's access log: one line per HTTP request, never with its query string (a GET
 /graphql carries the operation's variables in its URL, and parameters are never logged).
 
-``AccessLog`` writes the line (logger ``gateway.request``): request id, method, path, status,
+``AccessLog`` writes the line (logger ``gateway.request``; ``log_subscription`` one for each
+subscription on a WebSocket when it ends): request id, method, path, status,
 duration, SQL statements, and for GraphQL requests the account, key id, operation name and
 cost, which the endpoint records on the request's ``RequestRecord``. It also hands GraphQL
 requests to the metrics. uvicorn's own access log, which has none of this, is off under
@@ -19,6 +20,7 @@ from gateway.db.engine import counting_statements
 
 if TYPE_CHECKING:
     from gateway.auth.keys import Principal
+    from gateway.context import Context
     from gateway.metrics import Metrics
     from gateway.ratelimit.limiter import Charge
 
@@ -106,6 +108,35 @@ def _log(scope: Any, record: RequestRecord, status: int, seconds: float, stateme
             fields["errors"] = record.codes
             text += f" errors={','.join(record.codes)}"
     log.info("%s", text, extra={"fields": fields})
+
+
+def log_subscription(
+    context: Context, operation: str | None, seconds: float, statements: int
+) -> None:
+    """One line for a subscription (an operation on a WebSocket) once it has ended."""
+    principal, charge = context.principal, context.rate_limit
+    fields: dict[str, Any] = {
+        "requestId": context.request_id,
+        "kind": "subscription",
+        "path": "/graphql",
+        "durationMs": round(seconds * 1000, 2),
+        "sqlStatements": statements,
+        "account": principal.account_id,
+        "keyId": principal.key_id,
+        "operation": operation,
+        "cost": charge.cost if charge else None,
+    }
+    log.info(
+        "subscription %s ended after %s ms sql=%d account=%s key=%s operation=%s cost=%s",
+        context.request_id,
+        fields["durationMs"],
+        statements,
+        principal.account_id,
+        principal.key_id,
+        operation or "-",
+        fields["cost"] or "-",
+        extra={"fields": fields},
+    )
 
 
 class WithoutQueryString(logging.Filter):

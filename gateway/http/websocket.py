@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import AsyncGenerator
-from contextlib import suppress
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from json import JSONDecodeError
 from typing import Any, cast
@@ -66,8 +67,10 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
 from strawberry.utils.aio import aclosing
 
-from gateway.context import ConnectionContext
+from gateway.context import ConnectionContext, Context
+from gateway.db.engine import counting_statements
 from gateway.errors import GatewayError
+from gateway.http.access_log import log_subscription
 from gateway.http.documents import DOCUMENTS
 from gateway.http.errors import log_errors
 from gateway.live.streams import close_streams
@@ -115,6 +118,27 @@ def _refusal(
     log_errors([error], request_id, operation_name)
     formatted: dict[str, Any] = error.formatted  # type: ignore[assignment]
     return formatted
+
+
+def _operation_name(query: str, given: str | None) -> str | None:
+    """The name of the operation a query runs, for the log line (None: unnamed)."""
+    if given is not None:
+        return given
+    document = DOCUMENTS.get(query)
+    names = [op.name for op in document.operations] if document.error is None else []
+    return names[0] if len(names) == 1 else None
+
+
+@contextmanager
+def _logged(context: Context, query: str, operation_name: str | None) -> Iterator[None]:
+    """Times an operation on the socket and counts its SQL statements, for its log line."""
+    started = time.perf_counter()
+    with counting_statements() as statements:
+        try:
+            yield
+        finally:
+            name = _operation_name(query, operation_name)
+            log_subscription(context, name, time.perf_counter() - started, statements[0])
 
 
 def _log_limited(context: ConnectionContext) -> None:
@@ -194,6 +218,12 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None])
     async def run_operation(self, operation: Operation[ConnectionContext, None]) -> None:
         # strawberry's, with a context of the operation's own and subscriptions only.
         context = self.context.for_operation()
+        with _logged(context, operation.query, operation.operation_name):
+            await self._run_operation(operation, context)
+
+    async def _run_operation(
+        self, operation: Operation[ConnectionContext, None], context: Context
+    ) -> None:
         try:
             result_source = await self.schema.subscribe(
                 operation.query,
@@ -310,6 +340,19 @@ class LegacyWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
     ) -> None:
         # strawberry's, with a context of the operation's own.
         context = self.context.for_operation()
+        with _logged(context, query, operation_name):
+            await self._handle_async_results(
+                operation_id, query, operation_name, variables, context
+            )
+
+    async def _handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+        context: Context,
+    ) -> None:
         try:
             result_source = await self.schema.subscribe(
                 query=query,

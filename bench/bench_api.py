@@ -265,6 +265,8 @@ def free_port() -> int:
 def server_env(url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env["GATEWAY_DATABASE_URL"] = url
+    # One key drives the whole load: the server is measured, not its rate limits.
+    env["GATEWAY_RATE_LIMITS"] = "false"
     env["PYTHONPATH"] = str(PROJECT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
@@ -424,7 +426,7 @@ async def probe_sql(url: str, scenarios: list[Scenario], explain: bool) -> SqlPr
     from gateway.auth.keys import create_key
     from gateway.config import Settings
 
-    app = create_app(Settings(database_url=url, key_cache_seconds=3600))
+    app = create_app(Settings(database_url=url, key_cache_seconds=3600, rate_limits=False))
     services = app.state.services
     engine = services.db.engine
     key = await create_key(services.db, ACCOUNT, "viewer", "bench-probe")

@@ -214,6 +214,8 @@ def free_port() -> int:
 def server_env(url: str, redis_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env["GATEWAY_DATABASE_URL"] = url
+    # One key drives the whole load: the server is measured, not its rate limits.
+    env["GATEWAY_RATE_LIMITS"] = "false"
     if redis_url:
         env["GATEWAY_REDIS_URL"] = redis_url
     env["PYTHONPATH"] = str(PROJECT) + os.pathsep + env.get("PYTHONPATH", "")

@@ -46,6 +46,8 @@ def create_app(
             await upgrade_async(settings.database_url)
         await services.broker.start()
         sweeps = asyncio.create_task(run_period_sweeps(services.db, settings.period_sweep_seconds))
+        # SIGTERM: WebSockets closed with 1001 before the server stops accepting (lifecycle.py)
+        services.lifecycle.handle_signals()
         try:
             async with background(services) if background else contextlib.nullcontext():
                 yield
@@ -53,12 +55,16 @@ def create_app(
             sweeps.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeps
+            # The requests under way have finished: workers release what they hold.
+            await services.lifecycle.close()
             await services.close()
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
+        if services.lifecycle.stopping:
+            return JSONResponse({"status": "stopping"}, 503)
         body = {"status": "ok", "database": "ok", "broker": "ok"}
         for part, ping in (("database", services.db.ping), ("broker", services.broker.ping)):
             try:
@@ -92,11 +98,19 @@ def create_app(
             Route("/metrics", metrics),
         ],
         middleware=[
+            Middleware(access_log.AccessLog, metrics=services.metrics),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
                 allow_headers=["authorization", "content-type", "x-request-id"],
+                # What a browser client may read of an answer: its request id and rate limits.
+                expose_headers=[
+                    "x-request-id",
+                    "retry-after",
+                    *(f"x-ratelimit-{part}" for part in ("limit", "remaining", "used", "reset")),
+                    "x-ratelimit-resource",
+                ],
             ),
         ],
         lifespan=lifespan,

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gateway.config import get_settings
 from gateway.ids import is_engine_id
@@ -58,7 +58,7 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-KEY_COLUMNS = ("KEY ID", "ACCOUNT", "ROLE", "NAME", "CREATED", "STATE")
+KEY_COLUMNS = ("KEY ID", "ACCOUNT", "ROLE", "NAME", "POINTS/HOUR", "CREATED", "STATE")
 
 
 def format_key_table(rows: list[tuple[str, ...]]) -> str:
@@ -84,7 +84,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
         db = Database.from_url(settings.database_url)
         try:
             if args.action == "create":
-                print(await create_key(db, args.account, args.role, args.name))
+                print(
+                    await create_key(
+                        db, args.account, args.role, args.name, points_per_hour=args.points_per_hour
+                    )
+                )
             elif args.action == "list":
                 async with db.read() as conn:
                     rows = await accounts.list_keys(conn, args.account)
@@ -96,6 +100,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
                                 row.account_id,
                                 row.role.lower(),
                                 row.name,
+                                str(row.points_per_hour or "default"),
                                 f"{row.created_at:%Y-%m-%dT%H:%M:%SZ}",
                                 f"revoked {row.revoked_at:%Y-%m-%d}"
                                 if row.revoked_at
@@ -219,11 +224,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+        from gateway.logs import log_config
+
         common = {
             "loop": "uvloop",
             "http": "httptools",
             "log_level": args.log_level,
             "ws_per_message_deflate": settings.websocket_deflate,
+            "log_config": log_config(settings.log_format, args.log_level),
+            # The gateway logs each request itself, with what it did (gateway.request).
+            "access_log": False,
+            "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
         }
         if args.workers > 1:
             from uvicorn.supervisors import Multiprocess
@@ -256,12 +267,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_app(settings, background=background)
         config = uvicorn.Config(app, host=host, port=port, **common)
         server = uvicorn.Server(config)
+        _exit_zero_once_stopped(server)
         server.run(sockets=[sock])
         if not server.started:
             raise CliError("the server did not start (see the log above)")
         return 0
     finally:
         sock.close()
+
+
+def _exit_zero_once_stopped(server: Any) -> None:
+    """A SIGTERM that stopped the server gracefully ends ``serve`` with 0: uvicorn raises the
+    signal again once it has stopped, which would otherwise kill the process (143). One that
+    comes before uvicorn serves (while migrating) stops the command at once."""
+    import signal
+
+    def on_sigterm(number: int, _frame: Any) -> None:
+        if not server.should_exit:
+            raise SystemExit(128 + number)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -459,6 +484,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--name",
         type=_key_name,
         help="shown as the actor in status history (default: the role)",
+    )
+    create.add_argument(
+        "--points-per-hour",
+        type=_whole_number(1),
+        metavar="N",
+        help="the key's hourly rate limit in points (default: GATEWAY_RATE_LIMIT_POINTS_PER_HOUR,"
+        " 5000); ingest keys are limited by events per second instead",
     )
     listing = keys_sub.add_parser("list", help="list keys (never their secrets)")
     listing.add_argument("--account", type=_account_id, help="only this account's keys")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,12 +52,22 @@ class Settings(BaseSettings):
     redact_value_patterns: list[str] = Field(default_factory=list)
 
     key_cache_seconds: float = 5.0
+    # Rate limits per API key: query points per hour (a key's own --points-per-hour wins) and
+    # per minute; ingestEvents by events per second. Shared through Redis when it is set.
+    rate_limits: bool = True
+    rate_limit_points_per_hour: int = Field(default=5000, ge=1)
+    rate_limit_points_per_minute: int = Field(default=1000, ge=1)
+    rate_limit_ingest_events_per_second: int = Field(default=2000, ge=1)
     # When set, /metrics wants ``Authorization: Bearer <token>``; unset or empty: open.
     metrics_token: SecretStr | None = None
     graphiql: bool = True
     console: bool = True
     retention_days: int = 30
     period_sweep_seconds: float = 60.0
+    # On SIGTERM: how long requests under way may take to finish before they are cancelled.
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    # One line per request and per log record: plain text, or one JSON object a line.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("database_url")
     @classmethod

@@ -15,6 +15,7 @@ from gateway.links import Links
 from gateway.loaders import Loaders
 
 if TYPE_CHECKING:
+    from gateway.ratelimit.limiter import Charge, RateLimiter
     from gateway.services import Services
 
 
@@ -49,6 +50,10 @@ class Context:
     # The Authorization value the principal came from: a subscription checks it again per event.
     authorization: str | None = None
     budget: ResponseBudget = field(default_factory=lambda: ResponseBudget(2**62))
+    # Charges the operation's cost before it runs (requests from clients; None for the
+    # server's own operations, such as seeding); ``rate_limit`` is what it charged.
+    rate_limiter: RateLimiter | None = None
+    rate_limit: Charge | None = None
 
     @property
     def account_id(self) -> str:
@@ -61,8 +66,14 @@ class Context:
 
 
 def make_context(
-    services: Services, principal: Principal, request_id: str, authorization: str | None = None
+    services: Services,
+    principal: Principal,
+    request_id: str,
+    authorization: str | None = None,
+    *,
+    limited: bool = False,
 ) -> Context:
+    """``limited``: the operation comes from a client and is charged to its key."""
     return Context(
         services=services,
         principal=principal,
@@ -71,6 +82,7 @@ def make_context(
         request_id=request_id,
         authorization=authorization,
         budget=ResponseBudget(services.settings.max_response_bytes),
+        rate_limiter=services.rate_limiter if limited else None,
     )
 
 
@@ -97,4 +109,5 @@ class ConnectionContext:
             self.principal,
             f"{self.request_id}.{self.operations}",
             self.authorization,
+            limited=True,
         )

@@ -25,6 +25,12 @@ MAX_LIST_VALUES = 100
 MAX_INGEST_BATCH = 1000
 MAX_BULK_ACTION = 100
 
+# Rate limits: an operation costs one point per this many nodes of its worst-case node count
+# (rounded, at least one point); an ingest key's bucket holds this many seconds of events (at
+# least one full batch).
+NODES_PER_POINT = 100
+INGEST_BURST_SECONDS = 5
+
 # userId and userAuth come from the account's own app: any printable text up to this.
 USER_TEXT_MAX = 256
 # An event's eventId, chosen by the engine: any printable text up to this.

@@ -17,13 +17,14 @@ from gateway.types.ingest import IngestMutations, use_coerced_ingest_input
 from gateway.types.integration import Integration
 from gateway.types.live import Subscription
 from gateway.types.queries import ListQueries, LookupQueries, NodeQueries
+from gateway.types.rate_limit import RateLimitQueries
 from gateway.types.run import Run
 from gateway.types.scalars import DATETIME_SCALAR, DateTime
 from gateway.types.step import Step
 
 
 @strawberry.type
-class Query(NodeQueries, LookupQueries, ListQueries):
+class Query(NodeQueries, LookupQueries, ListQueries, RateLimitQueries):
     pass
 
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.auth.authenticate import Authenticator
 from gateway.config import Settings
 from gateway.db import changelog
 from gateway.db.engine import Database
 from gateway.ingest.redaction import Redactor
+from gateway.lifecycle import Lifecycle
 from gateway.links import Links
 from gateway.live.broker import Broker, MemoryBroker
 from gateway.live.changes import Change
 from gateway.live.redis_broker import RedisBroker
 from gateway.live.streams import FreshRows
 from gateway.metrics import Metrics
+from gateway.ratelimit.limiter import RateLimiter
 
 
 @dataclass
@@ -28,6 +30,10 @@ class Services:
     broker: Broker
     # The object of each recent change, loaded once for all its subscribers in this process.
     fresh_rows: FreshRows
+    # None when GATEWAY_RATE_LIMITS=false.
+    rate_limiter: RateLimiter | None = None
+    # How the process stops; parts with work to wind down register hooks here.
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -46,6 +52,14 @@ class Services:
         )
         # Every committed unit of work hands its changes to the broker.
         db.publisher = broker.publish
+        metrics = Metrics()
+        metrics.gauge(
+            "gateway_subscriptions_open",
+            "Subscriptions this process serves (their streams of changes).",
+            broker.subscriber_count,
+        )
+        if isinstance(broker, RedisBroker):
+            broker.observe_lag = metrics.broker_lag.observe
         return cls(
             settings=settings,
             db=db,
@@ -60,11 +74,14 @@ class Services:
                 run_template=settings.run_url_template,
                 logs_template=settings.logs_url_template,
             ),
-            metrics=Metrics(),
+            metrics=metrics,
             broker=broker,
             fresh_rows=FreshRows(db),
+            rate_limiter=RateLimiter.from_settings(settings),
         )
 
     async def close(self) -> None:
+        if self.rate_limiter is not None:
+            await self.rate_limiter.close()
         await self.broker.close()
         await self.db.dispose()

@@ -54,9 +54,10 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     key_id = key.split("_")[1]
     rows = _table(listed.stdout)
-    assert [(r["KEY ID"], r["ACCOUNT"], r["ROLE"], r["NAME"], r["STATE"]) for r in rows] == [
-        (key_id, "acme", "viewer", "support bot", "active")
-    ]
+    assert [
+        (r["KEY ID"], r["ACCOUNT"], r["ROLE"], r["NAME"], r["POINTS/HOUR"], r["STATE"])
+        for r in rows
+    ] == [(key_id, "acme", "viewer", "support bot", "default", "active")]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", rows[0]["CREATED"])
     assert key not in listed.stdout, "secrets are never listed"
 
@@ -67,7 +68,7 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert _run(tmp_path, "keys", "create", "--account", "a", "--role", "owner").returncode == 2
 
 
-COLUMNS = ("KEY ID", "ACCOUNT", "ROLE", "NAME", "CREATED", "STATE")
+COLUMNS = ("KEY ID", "ACCOUNT", "ROLE", "NAME", "POINTS/HOUR", "CREATED", "STATE")
 
 
 def _table(stdout: str) -> list[dict[str, str]]:
@@ -142,9 +143,7 @@ def test_serve_demo_in_an_empty_folder(tmp_path: Path) -> None:
     check_demo_data(tmp_path, key.group(0))
 
 
-def _serve_until_healthy(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
-) -> str:
+def _serve_until_healthy(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> str:
     """Runs ``gateway serve ARGS`` until /healthz answers, stops it, returns its stderr."""
     port = _free_port()
     proc = subprocess.Popen(

@@ -470,7 +470,7 @@ async def test_failure_outside_resolvers_is_masked(
     def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("secret SQL")
 
-    monkeypatch.setattr(guard, "check_operation", broken)
+    monkeypatch.setattr(guard, "measure_operation", broken)
     response = await viewer.post("{ flows { totalCount } }", Accept=GRAPHQL_RESPONSE)
     assert "secret SQL" not in response.text
     assert response.status_code == 500

@@ -60,11 +60,12 @@ async def test_metrics_carry_no_account_data(
         transport=httpx.ASGITransport(app=app), base_url="http://t"
     ) as anonymous:
         text = (await anonymous.get("/metrics")).text
-    # then no account, key or engine ID appears, and the only labels are status/result/le
+    # then no account, key or engine ID appears, and the only labels are status, result, le,
+    # an error code and an operation name (the client's own, bounded)
     assert account_id not in text
     assert "nope" not in text
     labels = set(re.findall(r"([a-zA-Z_]+)=\"", text))
-    assert labels <= {"status", "result", "le"}, labels
+    assert labels <= {"status", "result", "le", "code", "operation"}, labels
 
 
 def _scraper(settings: Settings) -> httpx.AsyncClient:

@@ -355,3 +355,32 @@ async def test_concurrent_checks_of_one_key_share_one_read(monkeypatch: pytest.M
     got = await asyncio.gather(*(authenticator.principal("Bearer gw_1_x") for _ in range(500)))
     assert {p.key_id for p in got} == {"key-1"}
     assert reads == 1
+
+
+# --- rate limits ---------------------------------------------------------------------------
+
+
+def test_a_subscription_is_charged_once_when_it_starts(
+    live: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.request")
+    # given a key with a budget of two points an hour
+    from gateway.auth.keys import create_key
+
+    key = live.call(lambda: create_key(live.svc.db, "acct-rate", "viewer", points_per_hour=2))
+    sock = open_socket(live, TRANSPORT_WS)
+    assert sock.init(key) == {"type": "connection_ack"}
+    # when it starts three subscriptions, then the third is refused
+    for op_id in ("1", "2", "3"):
+        sock.subscribe(op_id, RUNS)
+    assert code_of(sock.recv(), "3") == "RATE_LIMITED"
+    live.wait_subscribers("acct-rate", 2)  # the first two run on
+    # and each logs one line when it ends, with its cost
+    sock.complete("1")
+    live.wait_subscribers("acct-rate", 1)
+    deadline = time.monotonic() + WAIT
+    while not (lines := [r for r in caplog.records if r.name == "gateway.request"]):
+        assert time.monotonic() < deadline, "no log line for the subscription"
+        time.sleep(0.01)
+    fields = lines[0].fields  # type: ignore[attr-defined]
+    assert (fields["kind"], fields["account"], fields["cost"]) == ("subscription", "acct-rate", 1)

@@ -63,7 +63,9 @@ class Authenticator:
             row = await store.key_by_hash(conn, key_hash)
         principal = None
         if row is not None and row.revoked_at is None:
-            principal = Principal(row.account_id, row.role, row.key_id, row.name)
+            principal = Principal(
+                row.account_id, row.role, row.key_id, row.name, row.points_per_hour
+            )
         if len(self._cache) >= self.max_entries:
             self._cache.clear()
         self._cache[key_hash] = (time.monotonic() + self.ttl, principal)

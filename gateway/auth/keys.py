@@ -21,13 +21,22 @@ class Principal:
     role: str
     key_id: str
     name: str
+    # The key's own hourly rate limit in points; None: GATEWAY_RATE_LIMIT_POINTS_PER_HOUR.
+    points_per_hour: int | None = None
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-async def create_key(db: Database, account_id: str, role: str, name: str | None = None) -> str:
+async def create_key(
+    db: Database,
+    account_id: str,
+    role: str,
+    name: str | None = None,
+    *,
+    points_per_hour: int | None = None,
+) -> str:
     role = role.upper()
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(r.lower() for r in ROLES)}")
@@ -42,5 +51,6 @@ async def create_key(db: Database, account_id: str, role: str, name: str | None 
             name=name or role.lower(),
             role=role,
             key_hash=hash_key(key),
+            points_per_hour=points_per_hour,
         )
     return key

@@ -26,7 +26,14 @@ async def account(conn: AsyncConnection, account_id: str) -> Any:
 
 
 async def insert_key(
-    conn: AsyncConnection, *, key_id: str, account_id: str, name: str, role: str, key_hash: str
+    conn: AsyncConnection,
+    *,
+    key_id: str,
+    account_id: str,
+    name: str,
+    role: str,
+    key_hash: str,
+    points_per_hour: int | None = None,
 ) -> None:
     await conn.execute(
         t.api_keys.insert().values(
@@ -35,6 +42,7 @@ async def insert_key(
             name=name,
             role=role,
             key_hash=key_hash,
+            points_per_hour=points_per_hour,
             created_at=datetime.now(UTC),
         )
     )

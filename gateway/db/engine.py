@@ -19,8 +19,9 @@ import hashlib
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event, exc, text
@@ -44,6 +45,30 @@ _QUERY_CANCELED = "57014"
 # SQLite runs the progress handler every this many virtual machine instructions.
 _PROGRESS_STEPS = 10_000
 _DEADLINE = "gateway_deadline"
+
+
+# The statements of the request under way, counted for its log line and metrics. A list of
+# one counter, shared by the tasks the request starts (they copy the context, not the list);
+# SQLAlchemy runs the driver in a greenlet that shares the calling task's context.
+_STATEMENTS: ContextVar[list[int] | None] = ContextVar("gateway_statements", default=None)
+
+
+@contextmanager
+def counting_statements() -> Iterator[list[int]]:
+    """Counts the SQL statements run inside the block (``counter[0]``); transaction control
+    (SQLite's ``BEGIN``) is not counted, so both backends count the same."""
+    counter = [0]
+    token = _STATEMENTS.set(counter)
+    try:
+        yield counter
+    finally:
+        _STATEMENTS.reset(token)
+
+
+def _count_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    counter = _STATEMENTS.get()
+    if counter is not None and not statement.startswith("BEGIN"):
+        counter[0] += 1
 
 
 def is_statement_timeout(error: BaseException) -> bool:
@@ -100,6 +125,7 @@ def create_engine(url: str, statement_timeout: float | None = None, **kwargs: An
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(url, **kwargs)
         _sqlite_listeners(engine, statement_timeout)
+        event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
@@ -108,7 +134,9 @@ def create_engine(url: str, statement_timeout: float | None = None, **kwargs: An
         connect_args = kwargs.setdefault("connect_args", {})
         settings = connect_args.setdefault("server_settings", {})
         settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
+    return engine
 
 
 def _lock_key(account_id: str) -> int:

@@ -80,6 +80,8 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
+    # The key's hourly rate limit in points; null: the server's default.
+    Column("points_per_hour", Integer, nullable=True),
     Index(None, "account_id", "created_at"),
 )
 

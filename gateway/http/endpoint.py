@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl
@@ -31,6 +30,7 @@ from strawberry.types.graphql import OperationType
 from gateway.context import make_context
 from gateway.errors import CODES, GatewayError
 from gateway.http import graphiql, negotiation
+from gateway.http.access_log import RequestRecord, record_of
 from gateway.http.documents import DOCUMENTS, Operation
 from gateway.http.errors import coded, internal_message, log_errors
 from gateway.services import Services
@@ -218,12 +218,12 @@ class GraphQLEndpoint:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
-        started = time.perf_counter()
-        response = await self.handle(request)
-        self.services.metrics.observe_request(response.status_code, time.perf_counter() - started)
+        response = await self.handle(request, record_of(scope))
         await response(scope, receive, send)
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request, record: RequestRecord) -> Response:
+        """The answer to one request; what it did goes on ``record`` (for the access log and
+        the metrics)."""
         accept = request.headers.get("accept")
         if (
             request.method == "GET"
@@ -233,7 +233,8 @@ class GraphQLEndpoint:
         ):
             return graphiql.page(request)
         media_type = negotiation.response_media_type(accept)
-        request_id = _request_id(request)
+        request_id = record.request_id = _request_id(request)
+        record.graphql = True
         try:
             if media_type is None:
                 raise RequestError(
@@ -241,8 +242,9 @@ class GraphQLEndpoint:
                     "BAD_USER_INPUT",
                     "Accept application/json or application/graphql-response+json.",
                 )
-            return await self._execute(request, media_type, request_id)
+            return await self._execute(request, media_type, request_id, record)
         except RequestError as error:
+            record.codes.append(error.code)
             media_type = media_type or negotiation.JSON
             status = 200 if error.graphql and media_type == negotiation.JSON else error.status
             return self._respond(
@@ -254,11 +256,14 @@ class GraphQLEndpoint:
             )
         except Exception:
             log.exception("request %s failed", request_id)
+            record.codes.append("INTERNAL")
             return self._respond(
                 {"errors": [_internal(request_id)]}, 500, media_type or negotiation.JSON, request_id
             )
 
-    async def _execute(self, request: Request, media_type: str, request_id: str) -> Response:
+    async def _execute(
+        self, request: Request, media_type: str, request_id: str, record: RequestRecord
+    ) -> Response:
         settings = self.services.settings
         if request.method not in ("GET", "POST"):
             raise RequestError(405, "BAD_USER_INPUT", "Use GET or POST.", {"Allow": "GET, POST"})
@@ -270,6 +275,7 @@ class GraphQLEndpoint:
             raise RequestError(
                 401, error.code, error.message, {"WWW-Authenticate": "Bearer"}
             ) from None
+        record.principal = principal
         oversized = False
         if request.method == "GET":
             params: Any = _params_from_query_string(request)
@@ -296,11 +302,12 @@ class GraphQLEndpoint:
         if oversized and len(query) > settings.max_body_bytes:
             raise _oversized(settings.max_body_bytes)
         operation = _select(query, operation_name, request_id)
+        record.operation = operation.name
         if oversized and not _is_ingest(operation):
             raise _oversized(settings.max_body_bytes)
         if OperationType(operation.kind.value) not in allowed:
             raise _refuse_operation_type(operation.kind, request.method)
-        context = make_context(self.services, principal, request_id)
+        context = make_context(self.services, principal, request_id, limited=True)
         # Queries stop at the deadline; a mutation is not cut off halfway through its
         # transaction (the statement timeout bounds each of its statements).
         deadline = (
@@ -318,6 +325,7 @@ class GraphQLEndpoint:
                     allowed_operation_types=allowed,
                 )
         except TimeoutError:
+            record.charge = context.rate_limit
             timeout = GraphQLError("", extensions={"code": "TIMEOUT"})
             log_errors([timeout], request_id, operation_name)
             raise RequestError(
@@ -347,14 +355,25 @@ class GraphQLEndpoint:
             e["extensions"]["code"] == "INTERNAL" for e in body_out.get("errors", ())
         ):
             status = 500
+        charge = record.charge = context.rate_limit
+        headers = charge.headers() if charge is not None else None
+        record.codes += [e["extensions"]["code"] for e in body_out.get("errors", ())]
+        if charge is not None and not charge.allowed:
+            status = 429
         if context.budget.exceeded:  # stopped while resolving: the bodies alone were too many
+            record.codes = ["RESPONSE_TOO_LARGE"]
             return self._respond(
-                self._too_large(None, operation, request_id), status, media_type, request_id
+                self._too_large(None, operation, request_id),
+                status,
+                media_type,
+                request_id,
+                headers,
             )
         encoded = orjson.dumps(body_out)
         if len(encoded) > settings.max_response_bytes:
+            record.codes = ["RESPONSE_TOO_LARGE"]
             encoded = self._too_large(len(encoded), operation, request_id)
-        return self._respond(encoded, status, media_type, request_id)
+        return self._respond(encoded, status, media_type, request_id, headers)
 
     def _too_large(self, size: int | None, operation: Operation, request_id: str) -> bytes:
         limit = self.services.settings.max_response_bytes

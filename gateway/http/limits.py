@@ -62,7 +62,7 @@ from graphql.utilities import get_operation_ast
 
 from gateway.limits import DEFAULT_PAGE, MAX_LIST_VALUES, MAX_NODE_IDS, MAX_PAGE
 
-__all__ = ["QueryLimits", "check_operation", "too_complex"]
+__all__ = ["Measure", "QueryLimits", "check_operation", "measure_operation", "too_complex"]
 
 BAD_USER_INPUT: Final = "BAD_USER_INPUT"
 QUERY_TOO_COMPLEX: Final = "QUERY_TOO_COMPLEX"
@@ -201,6 +201,8 @@ class _Analyzer:
         self.variables = variables
         self.limits = limits
         self.errors: list[GraphQLError] = []
+        # Events in an ingestEvents batch (None: the operation ingests nothing).
+        self.events: int | None = None
         # fragment name -> cost; ``None`` while the fragment is being analysed.
         self._memo: dict[str, _Cost | None] = {}
 
@@ -245,6 +247,9 @@ class _Analyzer:
         name = node.name.value
         args = {arg.name.value: _value(arg.value, self.variables) for arg in node.arguments or ()}
         self.check_page_args(node, args)
+        if name == "ingestEvents":
+            batch = args.get("events")
+            self.events = (self.events or 0) + (len(batch) if isinstance(batch, list) else 0)
         if name not in _OWN_LIST_LIMITS:
             self.check_list_args(node, args)
 
@@ -380,6 +385,16 @@ def _only_introspection(
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """What an operation could cost, known before it runs: its errors (``[]`` when it may run),
+    its worst-case node count and, for ``ingestEvents``, the events in its batch."""
+
+    errors: list[GraphQLError]
+    nodes: int = 0
+    events: int | None = None
+
+
 def check_operation(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -387,35 +402,48 @@ def check_operation(
     variables: dict[str, Any] | None,
     limits: QueryLimits,
 ) -> list[GraphQLError]:
-    """Errors for an operation that is too expensive to execute; ``[]`` when fine.
+    """Errors for an operation that is too expensive to execute; ``[]`` when fine."""
+    return measure_operation(schema, document, operation_name, variables, limits).errors
+
+
+def measure_operation(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    limits: QueryLimits,
+) -> Measure:
+    """The operation's errors and size (see ``Measure``).
 
     ``document`` must already have passed standard validation.  If the operation
-    cannot be selected (unknown name, or several operations and no name) ``[]`` is
+    cannot be selected (unknown name, or several operations and no name) no error is
     returned and execution reports the problem.
     """
     operation = get_operation_ast(document, operation_name)
     if operation is None:
-        return []
+        return Measure([])
     fragments = {
         definition.name.value: definition
         for definition in document.definitions
         if isinstance(definition, FragmentDefinitionNode)
     }
     if _only_introspection(operation.selection_set, fragments, set()):
-        return []
+        return Measure([])
 
     analyzer = _Analyzer(schema, fragments, _effective_variables(operation, variables), limits)
     root = schema.get_root_type(operation.operation)
     try:
         cost = analyzer.selection_set(operation.selection_set, root)
     except RecursionError:
-        return [
-            *analyzer.errors,
-            too_complex(
-                f"Query is nested too deeply; the maximum depth is {limits.max_depth}.",
-                operation,
-            ),
-        ]
+        return Measure(
+            [
+                *analyzer.errors,
+                too_complex(
+                    f"Query is nested too deeply; the maximum depth is {limits.max_depth}.",
+                    operation,
+                ),
+            ]
+        )
 
     errors = analyzer.errors
     if cost.nodes > limits.max_nodes:
@@ -441,4 +469,4 @@ def check_operation(
                 operation,
             )
         )
-    return errors
+    return Measure(errors, cost.nodes, analyzer.events)

@@ -25,6 +25,9 @@
   messages 4400, ``ka`` keep-alives after the ack.
 - ``GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION`` operations at most per socket; past it that
   operation gets an error coded RATE_LIMITED and the others go on.
+- Stopping (``gateway.lifecycle``): every open socket is closed with 1001 (going away), and
+  upgrades are refused while the server stops; a message an operation still sends to a
+  closed socket is dropped, not an error.
 
 The handlers' overrides follow strawberry 0.341's (``run_operation``, ``handle_async_results``
 are its code with an operation context of their own): check them when upgrading strawberry;
@@ -38,9 +41,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import AsyncGenerator
-from contextlib import suppress
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from json import JSONDecodeError
 from typing import Any, cast
@@ -52,7 +56,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -64,9 +72,10 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET, UnsetType
 from strawberry.utils.aio import aclosing
 
-from gateway.context import ConnectionContext
-from gateway.db.engine import AccountBusy, is_statement_timeout
+from gateway.context import ConnectionContext, Context
+from gateway.db.engine import AccountBusy, counting_statements, is_statement_timeout
 from gateway.errors import GatewayError
+from gateway.http.access_log import log_subscription
 from gateway.http.documents import DOCUMENTS
 from gateway.http.errors import log_errors
 from gateway.live.streams import close_streams
@@ -144,6 +153,27 @@ def _refusal(
     log_errors([error], request_id, operation_name)
     formatted: dict[str, Any] = error.formatted  # type: ignore[assignment]
     return formatted
+
+
+def _operation_name(query: str, given: str | None) -> str | None:
+    """The name of the operation a query runs, for the log line (None: unnamed)."""
+    if given is not None:
+        return given
+    document = DOCUMENTS.get(query)
+    names = [op.name for op in document.operations] if document.error is None else []
+    return names[0] if len(names) == 1 else None
+
+
+@contextmanager
+def _logged(context: Context, query: str, operation_name: str | None) -> Iterator[None]:
+    """Times an operation on the socket and counts its SQL statements, for its log line."""
+    started = time.perf_counter()
+    with counting_statements() as statements:
+        try:
+            yield
+        finally:
+            name = _operation_name(query, operation_name)
+            log_subscription(context, name, time.perf_counter() - started, statements[0])
 
 
 def _log_limited(context: ConnectionContext) -> None:
@@ -227,6 +257,12 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[ConnectionContext, None])
     async def run_operation(self, operation: Operation[ConnectionContext, None]) -> None:
         # strawberry's, with a context of the operation's own and subscriptions only.
         context = self.context.for_operation()
+        with _logged(context, operation.query, operation.operation_name):
+            await self._run_operation(operation, context)
+
+    async def _run_operation(
+        self, operation: Operation[ConnectionContext, None], context: Context
+    ) -> None:
         try:
             result_source = await self.schema.subscribe(
                 operation.query,
@@ -346,6 +382,19 @@ class LegacyWSHandler(BaseGraphQLWSHandler[ConnectionContext, None]):
     ) -> None:
         # strawberry's, with a context of the operation's own.
         context = self.context.for_operation()
+        with _logged(context, query, operation_name):
+            await self._handle_async_results(
+                operation_id, query, operation_name, variables, context
+            )
+
+    async def _handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+        context: Context,
+    ) -> None:
         try:
             result_source = await self.schema.subscribe(
                 query=query,
@@ -401,6 +450,15 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
         except WebSocketDisconnect:
             pass
 
+    async def send_json(self, message: Any) -> None:
+        if self.ws.application_state == WebSocketState.DISCONNECTED:
+            raise WebSocketDisconnected  # closed by the server (stopping): nothing to send
+        await super().send_json(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            await super().close(code, reason)
+
 
 class GraphQLWebSocket(GraphQL[ConnectionContext, None]):
     """The WebSocket side of ``/graphql``."""
@@ -424,8 +482,19 @@ class GraphQLWebSocket(GraphQL[ConnectionContext, None]):
         self.services = services
         self.max_message_chars = settings.max_body_bytes
 
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        lifecycle = self.services.lifecycle
+        if scope["type"] == "websocket" and lifecycle.stopping:
+            await WebSocket(scope, receive, send).close(1001)  # before the handshake: a 403
+            return
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            lifecycle.untrack(scope)
+
     async def get_context(self, request: Any, response: Any) -> ConnectionContext:
         assert isinstance(request, WebSocket)
+        self.services.lifecycle.track(request)
         return ConnectionContext(
             services=self.services,
             request_id=uuid.uuid4().hex,

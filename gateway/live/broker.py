@@ -62,6 +62,8 @@ class Broker(Protocol):
 
     async def close(self) -> None: ...
 
+    def subscriber_count(self) -> int: ...
+
     async def ping(self) -> None:
         """Raises if the broker cannot carry messages (``/readyz``)."""
 

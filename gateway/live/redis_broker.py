@@ -45,7 +45,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -143,6 +143,9 @@ class RedisBroker:
         self._gap_all = False
         self._gap_version = 0
         self._unsent = 0
+        # Told, for each message of another process, the seconds since it was published
+        # (``sentAt``, by the sender's clock: across hosts, as good as their clocks agree).
+        self.observe_lag: Callable[[float], None] | None = None
 
     # --- the Broker protocol ------------------------------------------------------------
 
@@ -173,7 +176,11 @@ class RedisBroker:
             self._widen_gap(batch)
             return
         message = orjson.dumps(
-            {"origin": self._origin, "changes": [change.to_message() for change in batch]}
+            {
+                "origin": self._origin,
+                "sentAt": time.time(),
+                "changes": [change.to_message() for change in batch],
+            }
         )
         self._outbox.append((batch, message))
         if self._outbox_sent is None:
@@ -370,12 +377,15 @@ class RedisBroker:
                 )
                 return
             changes = [Change.from_message(message) for message in envelope["changes"]]
+            sent_at = envelope.get("sentAt")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             log.warning(
                 "redis broker: ignored a malformed message on %s (%s)", self.channel, _text(error)
             )
             return
         self._local.deliver(changes)
+        if self.observe_lag is not None and isinstance(sent_at, int | float):
+            self.observe_lag(max(0.0, time.time() - sent_at))
 
     def _lost(self, error: BaseException) -> None:
         self._subscribed.clear()

@@ -159,6 +159,11 @@ DEMO_ACCOUNT = "demo"
 DEMO_KEY_NAME = "demo admin"
 
 
+# The demo key drives the console, whose screens re-read (at most once a second) while the
+# simulated runs change: more than a partner's default budget of an hour.
+DEMO_POINTS_PER_HOUR = 100_000
+
+
 async def ensure_demo(settings: Settings) -> str:
     """Seeds the demo account the first time; returns a new admin key for it and revokes every
     earlier active key named ``demo admin`` of that account, so one demo key is live at a time.
@@ -176,7 +181,9 @@ async def ensure_demo(settings: Settings) -> str:
         await seed_demo(settings, DEMO_ACCOUNT)
     services = Services.from_settings(settings)
     try:
-        key = await create_key(services.db, DEMO_ACCOUNT, "admin", DEMO_KEY_NAME)
+        key = await create_key(
+            services.db, DEMO_ACCOUNT, "admin", DEMO_KEY_NAME, points_per_hour=DEMO_POINTS_PER_HOUR
+        )
         key_id = key.split("_")[1]
         async with services.db.transaction() as conn:
             for row in await accounts.list_keys(conn, DEMO_ACCOUNT):

@@ -1,0 +1,1 @@
+"""Rate limits per API key: token buckets (in process or in Redis) and what operations cost."""

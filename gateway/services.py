@@ -28,7 +28,7 @@ class Services:
     links: Links
     metrics: Metrics
     broker: Broker
-    # The object of each recent change, loaded once for all its subscribers in this process.
+    # Loads of the objects of live changes, shared by the subscribers delivering them.
     fresh_rows: FreshRows
     # None when GATEWAY_RATE_LIMITS=false.
     rate_limiter: RateLimiter | None = None

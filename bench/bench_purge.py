@@ -459,7 +459,7 @@ async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
     db = Database.from_url(url)
     try:
         key = await create_key(db, ACCOUNT, "viewer")
-        old_running = await _count(db, old=True, running=True)
+        old_running = await _count(db, before=datetime.now(UTC) - timedelta(days=30), running=True)
     finally:
         await db.dispose()
     settings = Settings(database_url=url, retention_sweep_seconds=0, key_cache_seconds=60)
@@ -472,12 +472,13 @@ async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
         headers={"Authorization": f"Bearer {key}"},
         timeout=60,
     ) as http:
-        await read_while(http, args.integrations, _for(2.0))  # warm-up
+        await read_while(http, args.integrations, _for(args.seconds))  # warm-up
         out["before"] = await read_while(http, args.integrations, _for(args.seconds))
         # The purge in its own process, as `gateway purge` runs next to a server: imported
         # and ready first, so only the purge itself is timed.
         env = {**os.environ, "GATEWAY_DATABASE_URL": url, "PYTHONPATH": str(PROJECT)}
         env["GATEWAY_PURGE_BATCH_SIZE"] = str(args.batch_size)
+        env["GATEWAY_PURGE_PAUSE_SECONDS"] = str(args.pause)
         purge = subprocess.Popen(
             [sys.executable, __file__, "--purge-worker"],
             env=env,
@@ -491,6 +492,7 @@ async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
         assert purge.stdout is not None
         if purge.stdout.readline().strip() != "ready":
             raise RuntimeError(f"the purge did not start: {purge.communicate()[1]}")
+        cutoff = datetime.now(UTC) - timedelta(days=30)
         began = time.monotonic()
         purge.stdin.write("go\n")
         purge.stdin.flush()
@@ -503,8 +505,9 @@ async def bench(url: str, args: argparse.Namespace) -> dict[str, Any]:
     await app.state.services.close()
     db = Database.from_url(url)
     try:
-        out["old_running_kept"] = (old_running, await _count(db, old=True, running=True))
-        out["old_left"] = await _count(db, old=True, running=False)
+        kept = await _count(db, before=cutoff, running=True)
+        out["old_running_kept"] = (old_running, kept)
+        out["old_left"] = await _count(db, before=cutoff, running=False)
         out["runs_left"] = await _count(db)
     finally:
         await db.dispose()
@@ -516,11 +519,11 @@ def _for(seconds: float) -> Any:
     return lambda: time.monotonic() < end
 
 
-async def _count(db: Database, old: bool = False, running: bool | None = None) -> int:
+async def _count(db: Database, before: datetime | None = None, running: bool | None = None) -> int:
     r = t.runs
     where = [r.c.account_id == ACCOUNT]
-    if old:
-        where.append(r.c.start_time < datetime.now(UTC) - timedelta(days=30))
+    if before is not None:
+        where.append(r.c.start_time < before)
     if running is not None:
         where.append((r.c.status == "RUNNING") if running else (r.c.status != "RUNNING"))
     async with db.read() as conn:
@@ -534,7 +537,8 @@ def report(backend: str, args: argparse.Namespace, out: dict[str, Any]) -> None:
     )
     print(f"purge: {out['purge_summary']}")
     print(
-        f"purge wall time {out['purge_seconds']:.1f} s, batch size {args.batch_size}; "
+        f"purge wall time {out['purge_seconds']:.1f} s, batch size {args.batch_size}, "
+        f"pause {args.pause:g} s; "
         f"old RUNNING runs kept {out['old_running_kept'][1]}/{out['old_running_kept'][0]}, "
         f"old finished left {out['old_left']}, runs left {out['runs_left']:,}"
     )
@@ -571,6 +575,9 @@ def main() -> None:
     parser.add_argument("--integrations", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10.0, help="baseline reading time")
     parser.add_argument("--batch-size", type=int, default=500, help="GATEWAY_PURGE_BATCH_SIZE")
+    parser.add_argument(
+        "--pause", type=float, default=0.02, help="GATEWAY_PURGE_PAUSE_SECONDS between batches"
+    )
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument(
         "--pg-url",

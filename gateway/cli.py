@@ -230,6 +230,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
                     db,
                     chosen,
                     batch_size=settings.purge_batch_size,
+                    pause_seconds=settings.purge_pause_seconds,
                     on_batch=lambda batch: progress.advance(sum(batch.values())),
                 )
                 progress.close()

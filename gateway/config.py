@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     retention_sweep_seconds: float = Field(default=3600.0, ge=0)
     # Runs (with their steps and payloads), or other rows, deleted per purge transaction.
     purge_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Between two purge batches: the account's writes and everyone's reads get the machine.
+    purge_pause_seconds: float = Field(default=0.02, ge=0, le=10)
     period_sweep_seconds: float = 60.0
 
     @field_validator("database_url")

@@ -27,10 +27,6 @@ async def run_period_sweeps(db: Database, every_seconds: float) -> None:
         await asyncio.sleep(every_seconds)
 
 
-# Between two purge batches of the sweep: the account's ingest and actions get their turn.
-SWEEP_PAUSE_SECONDS = 0.01
-
-
 async def run_retention_sweeps(db: Database, settings: Settings) -> None:
     """Forever, every ``retention_sweep_seconds`` from the start: purge each account's data
     older than its retentionDays, in batches (see gateway.actions.retention)."""
@@ -40,7 +36,7 @@ async def run_retention_sweeps(db: Database, settings: Settings) -> None:
                 db,
                 default_days=settings.retention_days,
                 batch_size=settings.purge_batch_size,
-                pause_seconds=SWEEP_PAUSE_SECONDS,
+                pause_seconds=settings.purge_pause_seconds,
             )
         except Exception:  # the next sweep tries again; what a batch deleted stays deleted
             log.exception("retention sweep failed")

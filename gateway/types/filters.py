@@ -63,4 +63,3 @@ class IntegrationOrder:
 class RunOrder:
     field: RunOrderField = RunOrderField.START_TIME
     direction: OrderDirection = OrderDirection.DESC
-

@@ -45,7 +45,9 @@ async def first_seq(conn: AsyncConnection, account_id: str) -> int:
     return int(value or 0)
 
 
-async def append(conn: AsyncConnection, account_id: str, changes: Sequence[Change]) -> list[Change]:
+async def append(
+    conn: AsyncConnection, account_id: str, changes: Sequence[Change]
+) -> list[Change]:
     """Numbers and stores ``changes`` (all of ``account_id``); returns them with their seq."""
     if not changes:
         return []
@@ -68,7 +70,9 @@ async def append(conn: AsyncConnection, account_id: str, changes: Sequence[Chang
     return numbered
 
 
-async def after(conn: AsyncConnection, account_id: str, seq: int, limit: int) -> list[Change]:
+async def after(
+    conn: AsyncConnection, account_id: str, seq: int, limit: int
+) -> list[Change]:
     """Up to ``limit`` changes of the account after ``seq``, in order."""
     result = await conn.execute(
         select(change_log)

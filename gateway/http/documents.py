@@ -78,10 +78,9 @@ class Document:
 
     @property
     def refused_by_limit(self) -> bool:
-        return (
-            self.error is not None
-            and (self.error.extensions or {}).get("code") == QUERY_TOO_COMPLEX
-        )
+        return self.error is not None and (self.error.extensions or {}).get(
+            "code"
+        ) == QUERY_TOO_COMPLEX
 
     def validation_errors(
         self,
@@ -163,7 +162,9 @@ class _RepeatCounter(Visitor):
 
 
 def _repeated_fields(ast: DocumentNode, limits: QueryLimits) -> list[GraphQLError]:
-    fragments = {d.name.value: d for d in ast.definitions if isinstance(d, FragmentDefinitionNode)}
+    fragments = {
+        d.name.value: d for d in ast.definitions if isinstance(d, FragmentDefinitionNode)
+    }
     counter = _RepeatCounter(fragments)
     visit(ast, counter)
     count, name = counter.worst

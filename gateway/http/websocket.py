@@ -374,7 +374,9 @@ class GraphQLWebSocket(GraphQL[ConnectionContext, None]):
             keep_alive=True,
             keep_alive_interval=KEEP_ALIVE_SECONDS,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
-            connection_init_wait_timeout=timedelta(seconds=settings.websocket_init_timeout_seconds),
+            connection_init_wait_timeout=timedelta(
+                seconds=settings.websocket_init_timeout_seconds
+            ),
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
             allowed_origins=settings.websocket_origins,
         )

@@ -134,7 +134,9 @@ def check_event(event: Event, latest: datetime) -> None:
             )
     start, end = data.get("start_time"), data.get("end_time")
     if start is not None and end is not None and end < start:
-        raise EventError("BAD_USER_INPUT", f"endTime {iso(end)} is before startTime {iso(start)}.")
+        raise EventError(
+            "BAD_USER_INPUT", f"endTime {iso(end)} is before startTime {iso(start)}."
+        )
     if event.kind in ("step_finished", "run_finished") and data["status"] == "RUNNING":
         raise EventError("BAD_USER_INPUT", "A finished event needs a final status, not RUNNING.")
     if event.kind == "integration_status_changed":

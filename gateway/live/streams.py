@@ -125,7 +125,9 @@ class ChangeStream:
 
     def _loader(self, kind: Kind) -> Any:
         loaders = self._ctx.loaders
-        return {"run": loaders.run, "step": loaders.step, "integration": loaders.integration}[kind]
+        return {"run": loaders.run, "step": loaders.step, "integration": loaders.integration}[
+            kind
+        ]
 
     async def _next_change(self) -> Change:
         while not self._pending:

@@ -63,3 +63,4 @@ class IntegrationOrder:
 class RunOrder:
     field: RunOrderField = RunOrderField.START_TIME
     direction: OrderDirection = OrderDirection.DESC
+

@@ -45,7 +45,9 @@ class FlowStats:
         description="Runs that started in the 24 hours up to now: a rolling window, not whole "
         "hours."
     )
-    failed_runs_last_24h: int = strawberry.field(description="Those of runsLast24h that failed.")
+    failed_runs_last_24h: int = strawberry.field(
+        description="Those of runsLast24h that failed."
+    )
     tasks_consumed: int
     _flow_id: strawberry.Private[str]
 

@@ -136,6 +136,7 @@ class Payload:
             ),
             response=response,
             objects=[
-                PayloadObject(key=o["key"], value=presentable(o.get("value"))) for o in row.objects
+                PayloadObject(key=o["key"], value=presentable(o.get("value")))
+                for o in row.objects
             ],
         )

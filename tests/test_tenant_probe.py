@@ -408,7 +408,7 @@ class Builder:
         f: GraphQLField,
         role: str,
         owner: tuple[str, str] | None = None,
-        depth: int = 3,
+        depth: int = 2,
     ) -> list[Case]:
         """The calls of one field: each argument naming data, A's then nowhere's, with the
         other arguments left out (required ones: their first pair)."""

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from gateway.actions.periodic import run_period_sweeps
+from gateway.actions.periodic import run_period_sweeps, run_retention_sweeps
 from gateway.config import Settings, get_settings
 from gateway.console import assets as console
 from gateway.db.migrate import upgrade_async
@@ -45,16 +45,22 @@ def create_app(
         if migrate:
             await upgrade_async(settings.database_url)
         await services.broker.start()
-        sweeps = asyncio.create_task(run_period_sweeps(services.db, settings.period_sweep_seconds))
+        sweeps = [
+            asyncio.create_task(run_period_sweeps(services.db, settings.period_sweep_seconds))
+        ]
+        if settings.retention_sweep_seconds > 0:
+            sweeps.append(asyncio.create_task(run_retention_sweeps(services.db, settings)))
         # SIGTERM: WebSockets closed with 1001 before the server stops accepting (lifecycle.py)
         services.lifecycle.handle_signals()
         try:
             async with background(services) if background else contextlib.nullcontext():
                 yield
         finally:
-            sweeps.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeps
+            for sweep in sweeps:
+                sweep.cancel()
+            for sweep in sweeps:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweep
             # The requests under way have finished: workers release what they hold.
             await services.lifecycle.close()
             await services.close()

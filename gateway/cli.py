@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, migrate, seed, simulate, keys, export-schema.
+"""The ``gateway`` command: serve, migrate, seed, simulate, keys, purge, export-schema.
 
 Every failure is one line on stderr (``gateway: error: …``) and a non-zero exit: 2 for a bad
 command line, 1 for anything else (bad settings, an unreachable database, a port in use, an
@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import re
 import socket
 import sys
 import traceback
 from collections.abc import Callable
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -195,6 +197,65 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Deletes (or with --dry-run counts) what is older than --older-than, or than each
+    account's retentionDays; a bar on stderr when it is a terminal, then one summary line."""
+    import time
+
+    from gateway.actions import retention
+    from gateway.db.engine import Database
+    from gateway.db.migrate import upgrade
+    from gateway.progress import Progress
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+
+    async def run() -> str:
+        db = Database.from_url(settings.database_url)
+        started = time.monotonic()
+        try:
+            try:
+                chosen = await retention.targets(
+                    db,
+                    default_days=settings.retention_days,
+                    older_than=args.older_than,
+                    account_id=args.account,
+                )
+            except retention.UnknownAccount as error:
+                raise CliError(f"{error} (see gateway keys list)") from None
+            terminal = sys.stderr.isatty()
+            # Counted first only where the count is shown: the bar's total, or the answer.
+            planned = await retention.count(db, chosen) if args.dry_run or terminal else {}
+            if args.dry_run:
+                counts, verb = planned, "would purge"
+            else:
+                total = sum(planned.values())
+                progress = Progress(total, terminal, "purging", unit="rows")
+                counts = await retention.purge(
+                    db,
+                    chosen,
+                    batch_size=settings.purge_batch_size,
+                    pause_seconds=settings.purge_pause_seconds,
+                    on_batch=lambda batch: progress.advance(sum(batch.values())),
+                )
+                progress.close()
+                verb = "purged"
+        finally:
+            await db.dispose()
+        plural = "" if len(chosen) == 1 else "s"
+        scope = f"account {args.account}" if args.account else f"{len(chosen)} account{plural}"
+        age = (
+            f"older than {_shown_duration(args.older_than)}"
+            if args.older_than is not None
+            else "older than each account's retentionDays"
+        )
+        seconds = time.monotonic() - started
+        return f"{verb} {retention.describe(counts)} ({scope}, {age}) in {seconds:.1f} s"
+
+    print(asyncio.run(run()), file=sys.stderr)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Binds the port first, so a start that cannot listen changes nothing; then migrates,
     prepares the demo (once, in this process, whatever ``--workers``) and hands the bound
@@ -364,6 +425,26 @@ def _positive_number(high: float | None = None) -> Callable[[str], float]:
     return parse
 
 
+_DURATION = re.compile(r"([0-9]{1,9})([dhm])")
+_UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+MAX_DURATION = timedelta(days=36_600)
+
+
+def duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``: a whole number of days, hours or minutes, above 0."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r} is not a duration: a whole number and d, h or m (30d, 12h, 90m)"
+        )
+    value = int(match[1]) * _UNITS[match[2]]
+    if not timedelta(0) < value <= MAX_DURATION:
+        raise argparse.ArgumentTypeError(
+            f"must be above 0 and at most {MAX_DURATION.days}d (got {text.strip()})"
+        )
+    return value
+
+
 def _account_id(text: str) -> str:
     if not is_engine_id(text):
         raise argparse.ArgumentTypeError(
@@ -498,10 +579,40 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id", metavar="KEY_ID", help="the KEY ID column of keys list")
     keys.set_defaults(func=cmd_keys)
 
+    purge = sub.add_parser(
+        "purge",
+        help="delete runs, steps, payloads, status history and change log older than a time",
+        description="Deletes finished runs that started before the cutoff, with their steps and "
+        "payloads, and status history and change-log entries from before it, in batches of "
+        "GATEWAY_PURGE_BATCH_SIZE, each its own short transaction (a running server keeps "
+        "serving). Runs still RUNNING are kept. Tasks consumed and last runs stay as they are. "
+        "Prints a bar on a terminal, then one summary line.",
+    )
+    purge.add_argument(
+        "--older-than",
+        type=duration,
+        metavar="AGE",
+        help="a whole number of days, hours or minutes: 30d, 12h, 90m (default: each account's "
+        "retentionDays, or GATEWAY_RETENTION_DAYS where unset; 0 keeps everything)",
+    )
+    purge.add_argument("--account", type=_account_id, help="only this account (default: all)")
+    purge.add_argument(
+        "--dry-run", action="store_true", help="count what would be deleted; delete nothing"
+    )
+    purge.set_defaults(func=cmd_purge)
+
     export = sub.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("--output", "-o", metavar="FILE", help="write it to FILE instead")
     export.set_defaults(func=cmd_export_schema)
     return parser
+
+
+def _shown_duration(value: timedelta) -> str:
+    minutes = int(value.total_seconds()) // 60
+    for unit, size in (("d", 24 * 60), ("h", 60)):
+        if minutes % size == 0:
+            return f"{minutes // size}{unit}"
+    return f"{minutes}m"
 
 
 # --- errors ------------------------------------------------------------------------------

@@ -62,7 +62,13 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     graphiql: bool = True
     console: bool = True
-    retention_days: int = 30
+    retention_days: int = Field(default=30, ge=0, le=36_600)
+    # How often the server purges what each account's retentionDays no longer keeps; 0: never.
+    retention_sweep_seconds: float = Field(default=3600.0, ge=0)
+    # Runs (with their steps and payloads), or other rows, deleted per purge transaction.
+    purge_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Between two purge batches: the account's writes and everyone's reads get the machine.
+    purge_pause_seconds: float = Field(default=0.02, ge=0, le=10)
     period_sweep_seconds: float = 60.0
     # On SIGTERM: how long requests under way may take to finish before they are cancelled.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)

@@ -20,6 +20,11 @@ from gateway.config import Settings
 from gateway.db.migrate import upgrade
 from gateway.services import Services
 
+# Test data is dated around a fixed day (tests/events.py), older than the default retention
+# as time goes by: a server started by a test must not purge other tests' data. The retention
+# tests turn the sweep on themselves.
+os.environ["GATEWAY_RETENTION_SWEEP_SECONDS"] = "0"
+
 PG_ADMIN_URL = os.environ.get("GATEWAY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

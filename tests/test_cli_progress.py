@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from gateway.seed.loader import Progress
+from gateway.progress import Progress
 from tests.test_cli import _run
 
 

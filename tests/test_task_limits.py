@@ -458,3 +458,15 @@ async def test_set_task_limit_on_an_impossible_user_id_is_not_found(admin: Api) 
         {"u": "a\u0000b"},
     )
     assert codes == ["NOT_FOUND"]
+
+
+async def test_set_task_limit_without_limit_is_bad_user_input(ingester: Api, admin: Api) -> None:
+    # given an end-user with a limit
+    await _setup(ingester)
+    await admin.data(SET_LIMIT, {"u": ANN, "limit": 5, "days": None})
+    # when limit is left out (not null)
+    result = await admin.raw('mutation { setTaskLimit(userId: "ann@example.com") { userId } }')
+    # then it is refused as the client's mistake, and the limit stays
+    assert [e["extensions"]["code"] for e in result["errors"]] == ["BAD_USER_INPUT"]
+    assert "null to remove it" in result["errors"][0]["message"]
+    assert (await _user(admin))["taskLimit"] == 5

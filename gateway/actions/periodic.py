@@ -1,11 +1,14 @@
-"""Work the server does on a schedule: starting task-limit periods that have ended."""
+"""Work the server does on a schedule: starting task-limit periods that have ended, and
+purging what retention no longer keeps."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
+from gateway.actions import retention
 from gateway.actions.service import start_new_periods
+from gateway.config import Settings
 from gateway.db.engine import Database
 
 log = logging.getLogger("gateway.periodic")
@@ -22,3 +25,19 @@ async def run_period_sweeps(db: Database, every_seconds: float) -> None:
         except Exception:  # the next sweep tries again
             log.exception("task-limit period sweep failed")
         await asyncio.sleep(every_seconds)
+
+
+async def run_retention_sweeps(db: Database, settings: Settings) -> None:
+    """Forever, every ``retention_sweep_seconds`` from the start: purge each account's data
+    older than its retentionDays, in batches (see gateway.actions.retention)."""
+    while True:
+        try:
+            await retention.sweep(
+                db,
+                default_days=settings.retention_days,
+                batch_size=settings.purge_batch_size,
+                pause_seconds=settings.purge_pause_seconds,
+            )
+        except Exception:  # the next sweep tries again; what a batch deleted stays deleted
+            log.exception("retention sweep failed")
+        await asyncio.sleep(settings.retention_sweep_seconds)

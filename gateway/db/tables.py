@@ -255,6 +255,8 @@ integration_status_changes = Table(
     Column("actor_name", String(128), nullable=False),
     Column("actor_role", String(16), nullable=True),
     Index(None, "account_id", "integration_id", "change_id"),
+    # Retention finds the old ones.
+    Index(None, "account_id", "at"),
 )
 
 # One row per end-user (the account's own user ID): all-time tasks, and the task limit with

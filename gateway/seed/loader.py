@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 from gateway.auth.keys import Principal, create_key
 from gateway.config import Settings
@@ -14,6 +12,7 @@ from gateway.context import make_context
 from gateway.db import accounts, reads
 from gateway.db.pages import Window
 from gateway.db.queries import FlowQuery
+from gateway.progress import Progress
 from gateway.seed.events import batched
 from gateway.services import Services
 
@@ -26,71 +25,6 @@ mutation Seed($events: [IngestEvent!]!) {
 
 # Statistics refreshed while a large dataset loads keep the ingest's key lookups on indexes.
 ANALYZE_EVERY_BATCHES = 50
-
-
-class Progress:
-    """Progress of a load, on stderr (or ``stream``).
-
-    On a terminal, one bar redrawn in place with ``\\r``. Anywhere else (a pipe, a log file,
-    CI) a plain line at every tenth of the work, and at least every ``PLAIN_EVERY_SECONDS``
-    while a slow load crawls, so logs stay readable line by line.
-    """
-
-    PLAIN_EVERY_SECONDS = 5.0
-
-    def __init__(
-        self,
-        total: int,
-        enabled: bool,
-        label: str,
-        *,
-        stream: TextIO | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.total, self.enabled, self.label = total, enabled, label
-        self.stream = stream or sys.stderr
-        self.clock = clock
-        self.terminal = _is_terminal(self.stream)
-        self.done = 0
-        self.started = self.last_line = clock()
-        self.last_tenth = 0
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        if not self.enabled:
-            return
-        now = self.clock()
-        rate = self.done / max(now - self.started, 1e-9)
-        if self.terminal:
-            width = 30
-            filled = int(width * self.done / max(self.total, 1))
-            self.stream.write(
-                f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
-                f"{self.done}/{self.total} events, {rate:,.0f}/s"
-            )
-            self.stream.flush()
-            return
-        tenth = 10 * self.done // max(self.total, 1)
-        if tenth > self.last_tenth or now - self.last_line >= self.PLAIN_EVERY_SECONDS:
-            self.last_tenth, self.last_line = tenth, now
-            percent = min(100, 100 * self.done // max(self.total, 1))
-            self.stream.write(
-                f"{self.label}: {percent:3d}% ({self.done:,}/{self.total:,} events, "
-                f"{rate:,.0f}/s)\n"
-            )
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled and self.terminal:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _is_terminal(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
 
 
 async def ingest_all(

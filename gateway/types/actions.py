@@ -9,6 +9,7 @@ from strawberry.permission import BasePermission
 
 from gateway.actions import service
 from gateway.auth.permissions import CanAdmin
+from gateway.errors import BadUserInput
 from gateway.types.account import Account
 from gateway.types.arguments import ActedIntegrationId, ActedIntegrationIds, ActedUserId
 from gateway.types.end_user import EndUser
@@ -87,9 +88,12 @@ class SettingsMutations:
         self,
         info: strawberry.Info,
         user_id: ActedUserId,
-        limit: int | None,
+        limit: int | None = strawberry.UNSET,
         period_days: int | None = None,
     ) -> EndUser:
+        if limit is strawberry.UNSET:
+            # Left out is not null: removing a limit is said, never assumed.
+            raise BadUserInput("Give limit: the number of tasks per period, or null to remove it.")
         ctx = info.context
         row, _ = await service.set_task_limit(
             ctx.services.db, ctx.principal, user_id, limit, period_days

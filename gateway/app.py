@@ -45,14 +45,19 @@ def create_app(
         if migrate:
             await upgrade_async(settings.database_url)
         await services.broker.start()
-        sweeps = asyncio.create_task(run_period_sweeps(services.db, settings.period_sweep_seconds))
+        tasks = [
+            asyncio.create_task(run_period_sweeps(services.db, settings.period_sweep_seconds)),
+            asyncio.create_task(services.notifier.run(settings.notifications_poll_seconds)),
+        ]
         try:
             async with background(services) if background else contextlib.nullcontext():
                 yield
         finally:
-            sweeps.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeps
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await services.close()
 
     async def healthz(_request: Request) -> Response:

@@ -12,6 +12,7 @@ from gateway.links import Links
 from gateway.live.broker import Broker, MemoryBroker
 from gateway.live.redis_broker import RedisBroker
 from gateway.metrics import Metrics
+from gateway.notifications.worker import Deliverer
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Services:
     links: Links
     metrics: Metrics
     broker: Broker
+    notifier: Deliverer
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -32,6 +34,22 @@ class Services:
         broker: Broker = RedisBroker(settings.redis_url) if settings.redis_url else MemoryBroker()
         # Every committed unit of work hands its changes to the broker.
         db.publisher = broker.publish
+        links = Links(
+            base=settings.dashboard_base_url,
+            integration_template=settings.integration_url_template,
+            run_template=settings.run_url_template,
+            logs_template=settings.logs_url_template,
+        )
+        notifier = Deliverer(
+            db,
+            links,
+            allow_http=settings.notifications_allow_http,
+            allow_private=settings.notifications_allow_private_urls,
+            lease_seconds=settings.notifications_lease_seconds,
+            retention_days=settings.notifications_retention_days,
+        )
+        # A commit that queued notifications wakes this process's worker.
+        db.on_outbox = notifier.wake
         return cls(
             settings=settings,
             db=db,
@@ -40,16 +58,13 @@ class Services:
                 extra_name_words=tuple(w.lower() for w in settings.redact_name_words),
                 extra_value_patterns=tuple(settings.redact_value_patterns),
             ),
-            links=Links(
-                base=settings.dashboard_base_url,
-                integration_template=settings.integration_url_template,
-                run_template=settings.run_url_template,
-                logs_template=settings.logs_url_template,
-            ),
+            links=links,
             metrics=Metrics(),
             broker=broker,
+            notifier=notifier,
         )
 
     async def close(self) -> None:
         await self.broker.close()
+        await self.notifier.close()
         await self.db.dispose()

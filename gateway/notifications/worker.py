@@ -86,6 +86,8 @@ class Deliverer:
         clock: Clock = _now,
         jitter: Callable[[], float] = _jitter,
         transport: httpx.AsyncBaseTransport | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        total_timeout: float = TOTAL_TIMEOUT,
     ) -> None:
         self.db = db
         self.links = links
@@ -94,10 +96,11 @@ class Deliverer:
         self.retention = timedelta(days=retention_days)
         self.clock = clock
         self.jitter = jitter
+        self.total_timeout = total_timeout
         self.client = httpx.AsyncClient(
             transport=transport or PinnedTransport(allow_private=allow_private),
             follow_redirects=False,
-            timeout=httpx.Timeout(TOTAL_TIMEOUT, connect=CONNECT_TIMEOUT),
+            timeout=httpx.Timeout(total_timeout, connect=connect_timeout),
             headers={"user-agent": "integration-view-gateway-webhooks"},
         )
         self._wake = asyncio.Event()
@@ -165,7 +168,7 @@ class Deliverer:
 
         try:
             split_url(endpoint.webhook_url, self.allow_http)
-            async with asyncio.timeout(TOTAL_TIMEOUT):
+            async with asyncio.timeout(self.total_timeout):
                 async with self.client.stream(
                     "POST", endpoint.webhook_url, content=body, headers=headers
                 ) as response:
@@ -179,7 +182,7 @@ class Deliverer:
         except RefusedUrl as error:
             return Attempt(None, str(error), took())
         except TimeoutError:
-            return Attempt(None, f"no answer within {TOTAL_TIMEOUT:g} s", took())
+            return Attempt(None, f"no answer within {self.total_timeout:g} s", took())
         except httpx.TimeoutException as error:
             return Attempt(None, f"timed out: {type(error).__name__}", took())
         except httpx.HTTPError as error:

@@ -58,6 +58,11 @@ class Receiver:
         self.script.put((status, headers or {}, delay))
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # a worker's claim sends up to 20 at once
+
+
 @contextmanager
 def receiver() -> Iterator[Receiver]:
     holder: dict[str, Receiver] = {}
@@ -86,8 +91,7 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, *_args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), Handler)
     holder["r"] = Receiver(server)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -112,10 +116,11 @@ def verify(secret: str, headers: dict[str, str], body: bytes) -> int:
 
 
 class Clock:
-    """Now, as the worker sees it; tests move it forward."""
+    """Now, as the worker sees it (a little ahead, so what a test queues is due); tests move
+    it forward."""
 
     def __init__(self) -> None:
-        self.now = datetime.now(UTC) + timedelta(seconds=1)
+        self.now = datetime.now(UTC) + timedelta(seconds=30)
 
     def __call__(self) -> datetime:
         return self.now

@@ -205,8 +205,12 @@ async def test_a_storm_folds_into_one_notification_then_one_follow_up(
     assert body["lastOccurredAt"] == e.at(10 + 5 * 49 + 2)
     assert body["run"]["runId"] == "run-49"
     # Within the interval: counted into one follow-up, sent when the interval ends.
-    for i in range(3):
-        await _ingest(ingester, failing_run(f"late-{i}", "int-1", start=1000 + 5 * i))
+    await _ingest(ingester, failing_run("late-0", "int-1", start=1000))
+    # Two more in one batch, into the follow-up an earlier transaction wrote.
+    await _ingest(
+        ingester,
+        failing_run("late-1", "int-1", start=1005) + failing_run("late-2", "int-1", start=1010),
+    )
     await _deliver(services)
     assert len(hook.received) == 1
     clock.advance(901)
@@ -214,6 +218,7 @@ async def test_a_storm_folds_into_one_notification_then_one_follow_up(
     assert len(hook.received) == 2
     follow_up = json.loads(hook.received[1].body)
     assert (follow_up["type"], follow_up["count"]) == ("run.failed", 3)
+    assert follow_up["run"]["runId"] == "late-2"
     assert hook.received[0].headers["webhook-id"] != hook.received[1].headers["webhook-id"]
 
 

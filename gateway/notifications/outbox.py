@@ -102,6 +102,9 @@ class _Batch:
         self.now = now
         self.rows: list[Row] = []
         self.new: dict[str, Row] = {}  # webhook_id -> row written by this batch
+        # webhook_id of an earlier transaction's row this batch folds into -> [further
+        # failures, the last one's time, its run]: counted here, written once at the end.
+        self.folded: dict[str, list[Any]] = {}
         self.states: dict[str, Row] = {}
         self.dirty: set[str] = set()
 
@@ -133,9 +136,24 @@ class _Batch:
             row["last_occurred_at"] = change.at
             row["run_id"] = change.object_id
             return True
-        return await store.fold_into(
+        more = self.folded.get(pending)
+        if more is not None:
+            more[0] += 1
+            more[1:] = [change.at, change.object_id]
+            return True
+        # The first fold into it checks that it is still waiting (and keeps it from a claim
+        # until this transaction ends: a row lock on PostgreSQL, the one writer on SQLite).
+        if await store.fold_into(
             self.conn, self.account_id, pending, 1, change.at, change.object_id
-        )
+        ):
+            self.folded[pending] = [0, change.at, change.object_id]
+            return True
+        return False
+
+    async def flush_folds(self) -> None:
+        for webhook_id, (count, at, run_id) in self.folded.items():
+            if count:
+                await store.fold_into(self.conn, self.account_id, webhook_id, count, at, run_id)
 
     async def run_failed(self, change: Change) -> None:
         assert change.integration_id is not None
@@ -260,5 +278,6 @@ async def enqueue(
             await batch.run_ok(change)
     for crossing in crossings:
         batch.crossing(crossing)
+    await batch.flush_folds()
     await store.save_integration_states(conn, [batch.states[i] for i in batch.dirty])
     return await store.insert_notifications(conn, batch.rows)

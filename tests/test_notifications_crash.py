@@ -3,6 +3,7 @@ the notification is sent once more, with the same webhook-id, and then never aga
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from gateway.db.migrate import upgrade_async
 from gateway.links import Links
 from gateway.notifications.worker import Deliverer
 from tests import events as e
-from tests.notify_support import SET, Clock, failing_run, receiver
+from tests.notify_support import SET, Clock, Receiver, failing_run, receiver
 from tests.test_cli import GATEWAY, _env, _free_port
 
 LEASE = 20
@@ -30,6 +31,40 @@ def _wait(predicate: object, seconds: float, what: str) -> None:
             return
         time.sleep(0.1)
     pytest.fail(f"{what} did not happen within {seconds:g} s")
+
+
+def _serve_until_it_calls_then_kill(
+    tmp_path: Path, env: dict[str, str], port: int, admin: str, hook: Receiver
+) -> None:
+    """Starts ``gateway serve``, has it queue one notification, and kills it (SIGKILL) while
+    its worker waits for the receiver's answer."""
+    proc = subprocess.Popen(
+        [*GATEWAY, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _wait(healthy, 60, "the server start")
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {admin}"}) as api:
+            set_hook = {"query": SET, "variables": {"input": {"webhookUrl": hook.url}}}
+            assert "errors" not in api.post("/graphql", json=set_hook).json()
+            events = [e.flow(), e.integration("int-1"), *failing_run("run-1", "int-1")]
+            ingest = {"query": e.INGEST, "variables": {"events": events}}
+            assert "errors" not in api.post("/graphql", json=ingest).json()
+        _wait(lambda: len(hook.received) == 1, 15, "the first delivery")
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 async def test_a_killed_servers_claim_is_resent_once_after_the_lease(tmp_path: Path) -> None:
@@ -48,33 +83,7 @@ async def test_a_killed_servers_claim_is_resent_once_after_the_lease(tmp_path: P
     }
     with receiver() as hook:
         hook.answer(200, delay=30)  # the first call hangs until the server is gone
-        proc = subprocess.Popen(
-            [*GATEWAY, "serve", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-
-            def healthy() -> bool:
-                try:
-                    return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            _wait(healthy, 60, "the server start")
-            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {admin}"}) as api:
-                set_hook = {"query": SET, "variables": {"input": {"webhookUrl": hook.url}}}
-                assert "errors" not in api.post("/graphql", json=set_hook).json()
-                events = [e.flow(), e.integration("int-1"), *failing_run("run-1", "int-1")]
-                ingest = {"query": e.INGEST, "variables": {"events": events}}
-                assert "errors" not in api.post("/graphql", json=ingest).json()
-            _wait(lambda: len(hook.received) == 1, 15, "the first delivery")
-        finally:
-            proc.kill()
-            proc.wait(timeout=10)
+        await asyncio.to_thread(_serve_until_it_calls_then_kill, tmp_path, env, port, admin, hook)
         first = hook.received[0].headers["webhook-id"]
 
         clock = Clock()

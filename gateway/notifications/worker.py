@@ -30,7 +30,7 @@ from gateway.links import Links
 from gateway.notifications import signing, store
 from gateway.notifications.addresses import RefusedUrl, split_url
 from gateway.notifications.outbox import is_active
-from gateway.notifications.payloads import build_body
+from gateway.notifications.payloads import build_bodies
 from gateway.notifications.transport import PinnedTransport
 
 log = logging.getLogger("gateway.notifications")
@@ -44,6 +44,7 @@ TOTAL_TIMEOUT = 15.0
 RESPONSE_READ_CAP = 64 * 1024
 ERROR_TEXT_MAX = 500
 CLAIM_BATCH = 20
+LANES = 4
 PRUNE_EVERY = timedelta(minutes=10)
 PRUNE_BATCH = 1000
 
@@ -124,34 +125,40 @@ class Deliverer:
         async with self.db.transaction() as conn:
             rows = await store.claim(conn, now, now + self.lease, token, limit, webhook_ids)
             unserialised = [row for row in rows if row.body is None]
-            for row in unserialised:
-                body = await build_body(conn, row, self.links)
-                await store.set_body(conn, row.notification_id, body.decode())
+            bodies = await build_bodies(conn, unserialised, self.links)
+            for notification_id, body in bodies.items():
+                await store.set_body(conn, notification_id, body.decode())
             if unserialised:
                 rows = await store.by_ids(conn, [row.notification_id for row in rows])
             endpoints = await store.endpoints(conn, {r.account_id for r in rows})
         return token, rows, endpoints
 
     async def run_once(self, webhook_ids: Sequence[str] | None = None) -> int:
-        """One round: claims what is due, delivers it, records the outcomes. Returns how many
-        notifications it attempted."""
+        """One round: claims what is due, delivers it (concurrently), records the outcomes in
+        one transaction. Returns how many notifications it attempted."""
         token, rows, endpoints = await self.claim(webhook_ids=webhook_ids)
-        if rows:
-            await asyncio.gather(
-                *(self.deliver(token, row, endpoints.get(row.account_id)) for row in rows)
-            )
+        if not rows:
+            return 0
+        now = self.clock()
+        attempts = await asyncio.gather(
+            *(self._attempt(row, endpoints.get(row.account_id), now) for row in rows)
+        )
+        await self._record(token, list(zip(rows, attempts, strict=True)), endpoints, now)
         return len(rows)
 
     # one attempt ----------------------------------------------------------------------
 
     async def deliver(self, token: str, row: Any, endpoint: Any) -> Attempt:
+        """Attempts one claimed notification and records the outcome under ``token``."""
         now = self.clock()
-        if not is_active(endpoint):
-            attempt = Attempt(None, "error notifications are off for the account", 0)
-        else:
-            attempt = await self._post(row, endpoint, now)
-        await self._record(token, row, endpoint, attempt, now)
+        attempt = await self._attempt(row, endpoint, now)
+        await self._record(token, [(row, attempt)], {row.account_id: endpoint}, now)
         return attempt
+
+    async def _attempt(self, row: Any, endpoint: Any, now: datetime) -> Attempt:
+        if not is_active(endpoint):
+            return Attempt(None, "error notifications are off for the account", 0)
+        return await self._post(row, endpoint, now)
 
     async def _post(self, row: Any, endpoint: Any, now: datetime) -> Attempt:
         body = row.body.encode()
@@ -195,9 +202,8 @@ class Deliverer:
             return Attempt(code, None, took())
         return Attempt(code, f"HTTP {code}", took())
 
-    async def _record(
-        self, token: str, row: Any, endpoint: Any, attempt: Attempt, now: datetime
-    ) -> None:
+    def _outcome(self, row: Any, attempt: Attempt, endpoint: Any, now: datetime) -> Any:
+        """The row's new values and its attempt's row."""
         round_attempts = row.round_attempts + 1
         values: dict[str, Any] = {
             "attempts": row.attempts + 1,
@@ -223,21 +229,40 @@ class Deliverer:
             "error": attempt.error,
             "next_attempt_at": next_at,
         }
+        return values, attempt_row
+
+    async def _record(
+        self,
+        token: str,
+        outcomes: list[tuple[Any, Attempt]],
+        endpoints: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        # One outcome per account decides the endpoint's state: a success if there was one.
+        by_account: dict[str, Attempt] = {}
         async with self.db.transaction() as conn:
-            if not await store.finish_attempt(
-                conn, row.notification_id, token, values, attempt_row
-            ):
-                log.warning("notification %s: claim lost before its outcome", row.webhook_id)
-                return
-            if is_active(endpoint):
-                await self._endpoint_outcome(conn, row.account_id, endpoint, attempt, now)
-        if not attempt.ok:
-            log.info(
-                "notification %s to account %s failed: %s",
-                row.webhook_id,
-                row.account_id,
-                attempt.error,
-            )
+            for row, attempt in outcomes:
+                endpoint = endpoints.get(row.account_id)
+                values, attempt_row = self._outcome(row, attempt, endpoint, now)
+                if not await store.finish_attempt(
+                    conn, row.notification_id, token, values, attempt_row
+                ):
+                    log.warning("notification %s: claim lost before its outcome", row.webhook_id)
+                    continue
+                seen = by_account.get(row.account_id)
+                if seen is None or (attempt.ok and not seen.ok) or attempt.gone:
+                    by_account[row.account_id] = attempt
+                if not attempt.ok:
+                    log.info(
+                        "notification %s to account %s failed: %s",
+                        row.webhook_id,
+                        row.account_id,
+                        attempt.error,
+                    )
+            for account_id, attempt in by_account.items():
+                endpoint = endpoints.get(account_id)
+                if is_active(endpoint):
+                    await self._endpoint_outcome(conn, account_id, endpoint, attempt, now)
 
     async def _endpoint_outcome(
         self, conn: Any, account_id: str, endpoint: Any, attempt: Attempt, now: datetime
@@ -281,14 +306,25 @@ class Deliverer:
             if n < PRUNE_BATCH:
                 return removed
 
-    async def run(self, poll_seconds: float = 1.0) -> None:
-        """Forever: deliver what is due, waking at once when a write queues something."""
+    async def run(self, poll_seconds: float = 1.0, lanes: int = LANES) -> None:
+        """Forever: deliver what is due, waking at once when a write queues something, in
+        ``lanes`` rounds at a time (each claims its own rows), so one slow receiver does not
+        hold up the others."""
+        tasks = [asyncio.create_task(self._lane(poll_seconds, i == 0)) for i in range(lanes)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _lane(self, poll_seconds: float, prunes: bool) -> None:
         while True:
             attempted = 0
             try:
                 attempted = await self.run_once()
                 now = self.clock()
-                if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:
+                last = self._last_prune
+                if prunes and (last is None or now - last >= PRUNE_EVERY):
                     self._last_prune = now
                     await self.prune()
             except Exception:  # the next round tries again

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import multiprocessing
+import tempfile
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,7 +49,7 @@ def _serve(port: Any, count: Any, first: Any, last: Any, delay: float) -> None:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length", "0")))
             time.sleep(delay)
             self.send_response(200)
@@ -219,7 +219,7 @@ async def main(runs: int, receiver_ms: float, postgres: str | None) -> None:
                 took = await ingest(client, data)
                 figures[f"{account}_eps"] = len(data) / took
                 if worker is not None:
-                    while hook_process.count.value < runs:
+                    while hook_process.count.value < runs:  # noqa: ASYNC110 (another process counts)
                         await asyncio.sleep(0.05)
                     first, last = hook_process.first.value, hook_process.last.value
                     figures["all_delivered_s"] = last - started

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db.rows import insert_statement
@@ -185,30 +185,45 @@ async def by_ids(conn: AsyncConnection, ids: Sequence[int]) -> list[Any]:
     return list(result)
 
 
-async def set_body(conn: AsyncConnection, notification_id: int, body: str) -> None:
+async def set_bodies(conn: AsyncConnection, bodies: dict[int, str]) -> None:
+    if not bodies:
+        return
     await conn.execute(
-        update(notifications).where(_n.notification_id == notification_id).values(body=body)
-    )
-
-
-async def finish_attempt(
-    conn: AsyncConnection,
-    notification_id: int,
-    token: str,
-    values: dict[str, Any],
-    attempt: Row,
-) -> bool:
-    """Records an attempt's outcome if the claim is still ``token``'s; False otherwise (the
-    lease expired and another worker took it)."""
-    result = await conn.execute(
         update(notifications)
-        .where(_n.notification_id == notification_id, _n.claim_token == token)
-        .values(lease_until=None, claim_token=None, **values)
+        .where(_n.notification_id == bindparam("nid"))
+        .values(body=bindparam("new_body")),
+        [{"nid": k, "new_body": v} for k, v in sorted(bodies.items())],
     )
-    if not result.rowcount:
-        return False
-    await conn.execute(notification_attempts.insert().values(**attempt))
-    return True
+
+
+async def finish_attempts(
+    conn: AsyncConnection, token: str, outcomes: list[tuple[int, dict[str, Any], Row]]
+) -> set[int]:
+    """Records attempts' outcomes ``(notification_id, new values, attempt row)`` for the rows
+    still claimed by ``token``; returns the IDs of the others (the lease expired and another
+    worker took them)."""
+    if not outcomes:
+        return set()
+    ids = [i for i, _, _ in outcomes]
+    stmt = select(_n.notification_id).where(_n.notification_id.in_(ids), _n.claim_token == token)
+    if conn.dialect.name != "sqlite":
+        stmt = stmt.with_for_update()
+    held = set((await conn.scalars(stmt)).all())
+    mine = sorted((o for o in outcomes if o[0] in held), key=lambda o: o[0])
+    if mine:
+        names = sorted({k for _, values, _ in mine for k in values})
+        await conn.execute(
+            update(notifications)
+            .where(_n.notification_id == bindparam("nid"))
+            .values(
+                lease_until=None,
+                claim_token=None,
+                **{k: bindparam(f"v_{k}") for k in names},
+            ),
+            [{"nid": i, **{f"v_{k}": values.get(k) for k in names}} for i, values, _ in mine],
+        )
+        await conn.execute(notification_attempts.insert(), [a for _, _, a in mine])
+    return set(ids) - held
 
 
 async def by_webhook_id(conn: AsyncConnection, account_id: str, webhook_id: str) -> Any:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import exc
 
 from gateway.db.engine import Database
 from gateway.links import Links
@@ -126,8 +127,7 @@ class Deliverer:
             rows = await store.claim(conn, now, now + self.lease, token, limit, webhook_ids)
             unserialised = [row for row in rows if row.body is None]
             bodies = await build_bodies(conn, unserialised, self.links)
-            for notification_id, body in bodies.items():
-                await store.set_body(conn, notification_id, body.decode())
+            await store.set_bodies(conn, {k: v.decode() for k, v in bodies.items()})
             if unserialised:
                 rows = await store.by_ids(conn, [row.notification_id for row in rows])
             endpoints = await store.endpoints(conn, {r.account_id for r in rows})
@@ -219,7 +219,7 @@ class Deliverer:
         else:
             delay = SCHEDULE[round_attempts - 1] * self.jitter()
             next_at = now + timedelta(seconds=delay)
-            values.update(next_attempt_at=next_at)
+            values.update(status="PENDING", next_attempt_at=next_at, finished_at=None)
         attempt_row = {
             "account_id": row.account_id,
             "notification_id": row.notification_id,
@@ -240,13 +240,14 @@ class Deliverer:
     ) -> None:
         # One outcome per account decides the endpoint's state: a success if there was one.
         by_account: dict[str, Attempt] = {}
+        rows_out = []
+        for row, attempt in outcomes:
+            values, attempt_row = self._outcome(row, attempt, endpoints.get(row.account_id), now)
+            rows_out.append((row.notification_id, values, attempt_row))
         async with self.db.transaction() as conn:
+            lost = await store.finish_attempts(conn, token, rows_out)
             for row, attempt in outcomes:
-                endpoint = endpoints.get(row.account_id)
-                values, attempt_row = self._outcome(row, attempt, endpoint, now)
-                if not await store.finish_attempt(
-                    conn, row.notification_id, token, values, attempt_row
-                ):
+                if row.notification_id in lost:
                     log.warning("notification %s: claim lost before its outcome", row.webhook_id)
                     continue
                 seen = by_account.get(row.account_id)
@@ -327,6 +328,8 @@ class Deliverer:
                 if prunes and (last is None or now - last >= PRUNE_EVERY):
                     self._last_prune = now
                     await self.prune()
+            except exc.DBAPIError as error:  # the database is busy or away: try again
+                log.warning("notification delivery round failed: %s", error.orig)
             except Exception:  # the next round tries again
                 log.exception("notification delivery round failed")
             if attempted:

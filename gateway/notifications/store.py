@@ -151,6 +151,15 @@ def _due(now: datetime) -> Any:
     )
 
 
+async def any_due(
+    conn: AsyncConnection, now: datetime, webhook_ids: Sequence[str] | None = None
+) -> bool:
+    stmt = select(_n.notification_id).where(_due(now))
+    if webhook_ids is not None:
+        stmt = stmt.where(_n.webhook_id.in_(list(webhook_ids)))
+    return (await conn.scalar(stmt.limit(1))) is not None
+
+
 async def claim(
     conn: AsyncConnection,
     now: datetime,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import tempfile
 import time
@@ -249,6 +250,8 @@ async def main(runs: int, receiver_ms: float, postgres: str | None) -> None:
                     await asyncio.sleep(0.5)
                     figures["received"] = hook_process.count.value
                     worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
         await services.close()
         hook_process.stop()
     finally:

@@ -321,6 +321,8 @@ class Deliverer:
         finally:
             for task in tasks:
                 task.cancel()
+            # Let each lane unwind (roll back, return its connection) before the caller goes on.
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _lane(self, poll_seconds: float, prunes: bool) -> None:
         while True:

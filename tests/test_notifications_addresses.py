@@ -146,3 +146,18 @@ async def test_the_transport_connects_to_the_address_it_checked() -> None:
     assert calls == ["hooks.invalid"]
     [request] = hook.received
     assert request.headers["host"] == f"hooks.invalid:{port}"
+
+
+async def test_connections_are_pooled_per_hostname_not_per_address() -> None:
+    with receiver() as hook:
+        port = hook.server.server_address[1]
+        transport = PinnedTransport(allow_private=True, resolver=_resolver("127.0.0.1"))
+        async with httpx.AsyncClient(transport=transport) as client:
+            for host in ("a.invalid", "b.invalid", "a.invalid"):
+                await client.post(f"http://{host}:{port}/hook", content=b"{}")
+            assert [key[1] for key in transport.pools] == ["b.invalid", "a.invalid"]
+    assert [r.headers["host"].split(":")[0] for r in hook.received] == [
+        "a.invalid",
+        "b.invalid",
+        "a.invalid",
+    ]

@@ -5,10 +5,14 @@ not sent. Otherwise the request goes to the first checked address itself (the UR
 replaced by the address; the ``Host`` header and the TLS server name stay the hostname, so the
 certificate is verified against it). No second lookup happens, so a DNS answer that changes
 between the check and the connection (rebinding) cannot redirect the call.
+
+Connections are pooled per hostname, not per address: a kept-alive TLS connection verified for
+one host is never reused for another host that resolves to the same address.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -16,6 +20,8 @@ import httpx
 from gateway.notifications.addresses import IPAddress, RefusedUrl, check_address, resolve
 
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
+# Hostnames whose connection pools are kept; the least recently used beyond are closed.
+MAX_POOLS = 256
 
 
 class RefusedAddress(httpx.TransportError):
@@ -28,11 +34,22 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         *,
         allow_private: bool = False,
         resolver: Resolver = resolve,
-        inner: httpx.AsyncBaseTransport | None = None,
+        inner: Callable[[], httpx.AsyncBaseTransport] | None = None,
     ) -> None:
         self.allow_private = allow_private
         self.resolver = resolver
-        self.inner = inner or httpx.AsyncHTTPTransport(retries=0)
+        self.make_pool = inner or (lambda: httpx.AsyncHTTPTransport(retries=0))
+        self.pools: OrderedDict[tuple[str, str, int], httpx.AsyncBaseTransport] = OrderedDict()
+
+    async def _pool(self, key: tuple[str, str, int]) -> httpx.AsyncBaseTransport:
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = self.make_pool()
+            while len(self.pools) > MAX_POOLS:
+                _, old = self.pools.popitem(last=False)
+                await old.aclose()
+        self.pools.move_to_end(key)
+        return pool
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -45,10 +62,13 @@ class PinnedTransport(httpx.AsyncBaseTransport):
                     check_address(ip, host)
         except RefusedUrl as error:
             raise RefusedAddress(str(error), request=request) from None
+        pool = await self._pool((url.scheme, host.lower(), port))
         request.url = url.copy_with(host=str(addresses[0]))
         if url.scheme == "https":
             request.extensions = {**request.extensions, "sni_hostname": host}
-        return await self.inner.handle_async_request(request)
+        return await pool.handle_async_request(request)
 
     async def aclose(self) -> None:
-        await self.inner.aclose()
+        pools, self.pools = list(self.pools.values()), OrderedDict()
+        for pool in pools:
+            await pool.aclose()

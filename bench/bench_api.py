@@ -118,12 +118,7 @@ class Scenario:
 
 
 SCENARIOS = (
-    Scenario(
-        "list_integrations",
-        "a1 list: flow.integrations(10, LAST_RUN_START)",
-        LIST_INTEGRATIONS,
-        True,
-    ),
+    Scenario("list_integrations", "a1 list: flow.integrations(10, LAST_RUN_START)", LIST_INTEGRATIONS, True),
     Scenario("list_failed_runs", "a2 list: runs(20, status FAILED)", LIST_FAILED_RUNS, False),
     Scenario("deep_nested", "b  deep: flow>10 int>10 runs>5 steps+payload", DEEP_NESTED, True),
 )
@@ -248,10 +243,7 @@ async def seed(url: str, runs: int, label: str) -> tuple[int, float]:
             await accounts.ensure_account(conn, ACCOUNT)
         started = time.perf_counter()
         totals = await ingest_all(
-            services,
-            ACCOUNT,
-            synthetic_events(runs),
-            LineProgress(total, label),  # type: ignore[arg-type]
+            services, ACCOUNT, synthetic_events(runs), LineProgress(total, label)  # type: ignore[arg-type]
         )
         elapsed = time.perf_counter() - started
     finally:
@@ -279,24 +271,9 @@ def server_env(url: str) -> dict[str, str]:
 
 def create_viewer_key(url: str, workdir: str) -> str:
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "keys",
-            "create",
-            "--account",
-            ACCOUNT,
-            "--role",
-            "viewer",
-            "--name",
-            "bench",
-        ],
-        env=server_env(url),
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-m", "gateway.cli", "keys", "create", "--account", ACCOUNT,
+         "--role", "viewer", "--name", "bench"],
+        env=server_env(url), cwd=workdir, capture_output=True, text=True, timeout=120,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"keys create failed: {proc.stderr.strip()}")
@@ -308,22 +285,9 @@ async def running_server(url: str, workdir: str):
     port = free_port()
     logfile = open(Path(workdir) / f"server-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=server_env(url),
-        cwd=workdir,
-        stdout=logfile,
-        stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        env=server_env(url), cwd=workdir, stdout=logfile, stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -386,13 +350,8 @@ def payloads(scenario: Scenario, flow_ids: list[str]) -> Iterator[bytes]:
 
 
 async def load(
-    base: str,
-    key: str,
-    scenario: Scenario,
-    flow_ids: list[str],
-    concurrency: int,
-    duration: float,
-    warmup: float,
+    base: str, key: str, scenario: Scenario, flow_ids: list[str], concurrency: int,
+    duration: float, warmup: float,
 ) -> tuple[list[float], int, float]:
     """Returns (latencies in s of the measured window, errors, measured wall time)."""
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
@@ -401,9 +360,8 @@ async def load(
     errors = 0
     first_error: list[str] = []
     bodies = payloads(scenario, flow_ids)
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=120
-    ) as client:
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
+                                 timeout=120) as client:
         t_start = time.perf_counter()
         measure_from = t_start + warmup
         stop_at = measure_from + duration
@@ -493,10 +451,8 @@ async def probe_sql(url: str, scenarios: list[Scenario], explain: bool) -> SqlPr
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport,
-            base_url="http://probe",
-            headers={"authorization": f"Bearer {key}"},
-            timeout=300,
+            transport=transport, base_url="http://probe",
+            headers={"authorization": f"Bearer {key}"}, timeout=300,
         ) as client:
             r = await client.post("/graphql", json={"query": FLOWS_QUERY})
             body = r.json()
@@ -520,16 +476,9 @@ async def probe_sql(url: str, scenarios: list[Scenario], explain: bool) -> SqlPr
                 recording = False
                 nfields = count_fields(r.json().get("data"))
                 slowest = max(statements, key=lambda s: s[2]) if statements else ("", None, 0.0)
-                result[sc.key] = (
-                    len(statements),
-                    len(r.content) / 1024,
-                    slowest[0],
-                    slowest[1],
-                    slowest[2] * 1000,
-                    nfields,
-                    wall * 1000,
-                    len(tx_statements),
-                )
+                result[sc.key] = (len(statements), len(r.content) / 1024, slowest[0],
+                                  slowest[1], slowest[2] * 1000, nfields, wall * 1000,
+                                  len(tx_statements))
                 if explain and slowest[0]:
                     explains[sc.key] = await explain_statement(engine, slowest[0], slowest[1])
     finally:
@@ -538,9 +487,8 @@ async def probe_sql(url: str, scenarios: list[Scenario], explain: bool) -> SqlPr
 
 
 async def explain_statement(engine: Any, statement: str, parameters: Any) -> str:
-    prefix = (
-        "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS) "
-    )
+    prefix = ("EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite"
+              else "EXPLAIN (ANALYZE, BUFFERS) ")
     try:
         async with engine.connect() as conn:
             rows = (await conn.exec_driver_sql(prefix + statement, parameters)).fetchall()
@@ -567,10 +515,8 @@ async def run_case(backend: str, size: int, args: argparse.Namespace) -> CaseRes
             await asyncio.to_thread(upgrade, url)
             log(f"[{backend} N={size:,}] seeding {size:,} runs through ingestEvents ...")
             case.events, case.ingest_seconds = await seed(url, size, f"{backend} N={size:,}")
-            log(
-                f"[{backend} N={size:,}] ingested {case.events:,} events in "
-                f"{case.ingest_seconds:.1f} s = {case.ingest_rate:,.0f} events/s"
-            )
+            log(f"[{backend} N={size:,}] ingested {case.events:,} events in "
+                f"{case.ingest_seconds:.1f} s = {case.ingest_rate:,.0f} events/s")
             if backend == "postgres":
                 await analyze_pg(url)
 
@@ -578,17 +524,10 @@ async def run_case(backend: str, size: int, args: argparse.Namespace) -> CaseRes
             key = await asyncio.to_thread(create_viewer_key, url, workdir)
             async with running_server(url, workdir) as (base, _proc):
                 for sc in scenarios:
-                    log(
-                        f"[{backend} N={size:,}] {sc.key}: {args.concurrency} clients x "
-                        f"{args.duration:g} s ..."
-                    )
+                    log(f"[{backend} N={size:,}] {sc.key}: {args.concurrency} clients x "
+                        f"{args.duration:g} s ...")
                     lat, errors, wall = await load(
-                        base,
-                        key,
-                        sc,
-                        probe.flow_ids,
-                        args.concurrency,
-                        args.duration,
+                        base, key, sc, probe.flow_ids, args.concurrency, args.duration,
                         args.warmup,
                     )
                     res = ScenarioResult(sc.key)
@@ -596,16 +535,9 @@ async def run_case(backend: str, size: int, args: argparse.Namespace) -> CaseRes
                     res.p50_ms = percentile(lat, 50) * 1000
                     res.p99_ms = percentile(lat, 99) * 1000
                     res.rps = len(lat) / wall if wall > 0 else float("nan")
-                    (
-                        res.sql_per_request,
-                        res.response_kb,
-                        res.slowest_sql,
-                        _params,
-                        res.slowest_sql_ms,
-                        res.fields,
-                        res.in_process_ms,
-                        res.tx_statements,
-                    ) = probe.per_scenario[sc.key]
+                    (res.sql_per_request, res.response_kb, res.slowest_sql, _params,
+                     res.slowest_sql_ms, res.fields, res.in_process_ms,
+                     res.tx_statements) = probe.per_scenario[sc.key]
                     case.scenarios[sc.key] = res
                     if sc.key in probe.explains:
                         case.notes.append(
@@ -613,10 +545,8 @@ async def run_case(backend: str, size: int, args: argparse.Namespace) -> CaseRes
                             f"({res.slowest_sql_ms:.1f} ms):\n{res.slowest_sql}\n"
                             f"{probe.explains[sc.key]}"
                         )
-                    log(
-                        f"    p50 {res.p50_ms:.1f} ms  p99 {res.p99_ms:.1f} ms  "
-                        f"{res.rps:.1f} req/s  {res.requests} reqs  {errors} errors"
-                    )
+                    log(f"    p50 {res.p50_ms:.1f} ms  p99 {res.p99_ms:.1f} ms  "
+                        f"{res.rps:.1f} req/s  {res.requests} reqs  {errors} errors")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return case
@@ -656,37 +586,27 @@ def report(cases: list[CaseResult], args: argparse.Namespace) -> None:
     out("| backend | runs | events | seconds | events/s |")
     out("|---|---:|---:|---:|---:|")
     for c in cases:
-        out(
-            f"| {c.backend} | {c.size:,} | {c.events:,} | {fmt(c.ingest_seconds)} | "
-            f"{fmt(c.ingest_rate, 0)} |"
-        )
+        out(f"| {c.backend} | {c.size:,} | {c.events:,} | {fmt(c.ingest_seconds)} | "
+            f"{fmt(c.ingest_rate, 0)} |")
 
     out()
-    out(
-        f"## Read scenarios ({args.concurrency} concurrent clients, {args.duration:g} s each, "
-        f"after {args.warmup:g} s warm-up; HTTP to uvicorn+uvloop+httptools)"
-    )
+    out(f"## Read scenarios ({args.concurrency} concurrent clients, {args.duration:g} s each, "
+        f"after {args.warmup:g} s warm-up; HTTP to uvicorn+uvloop+httptools)")
     out()
-    out(
-        "SQL/req counts data statements of one request (the API-key lookup is cached); "
+    out("SQL/req counts data statements of one request (the API-key lookup is cached); "
         "+tx is the extra BEGIN/ROLLBACK statements SQLite's driver-level transactions add. "
         "'slowest SQL ms' is wall time between before/after_cursor_execute, so it includes "
-        "event-loop waits while other resolvers run."
-    )
+        "event-loop waits while other resolvers run.")
     out()
-    out(
-        "| backend | runs | scenario | p50 ms | p99 ms | req/s | reqs | errors | SQL/req "
-        "| +tx | resp KB | fields | 1-req in-proc ms | slowest SQL ms |"
-    )
+    out("| backend | runs | scenario | p50 ms | p99 ms | req/s | reqs | errors | SQL/req "
+        "| +tx | resp KB | fields | 1-req in-proc ms | slowest SQL ms |")
     out("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in cases:
         for r in c.scenarios.values():
-            out(
-                f"| {c.backend} | {c.size:,} | {r.scenario} | {fmt(r.p50_ms)} | {fmt(r.p99_ms)} "
+            out(f"| {c.backend} | {c.size:,} | {r.scenario} | {fmt(r.p50_ms)} | {fmt(r.p99_ms)} "
                 f"| {fmt(r.rps)} | {r.requests} | {r.errors} | {r.sql_per_request} "
                 f"| {r.tx_statements} | {fmt(r.response_kb)} | {r.fields:,} | {fmt(r.in_process_ms)} "
-                f"| {fmt(r.slowest_sql_ms, 2)} |"
-            )
+                f"| {fmt(r.slowest_sql_ms, 2)} |")
 
     sizes = sorted({c.size for c in cases})
     backends = list(dict.fromkeys(c.backend for c in cases))
@@ -706,17 +626,13 @@ def report(cases: list[CaseResult], args: argparse.Namespace) -> None:
                 if not a or not z or k not in a.scenarios or k not in z.scenarios:
                     continue
                 ra, rz = a.scenarios[k], z.scenarios[k]
-                out(
-                    f"| {b} | {k} | {ratio(rz.p50_ms, ra.p50_ms)} | {ratio(rz.p99_ms, ra.p99_ms)} "
-                    f"| {ratio(rz.rps, ra.rps)} | {ratio(rz.sql_per_request, ra.sql_per_request)} |"
-                )
+                out(f"| {b} | {k} | {ratio(rz.p50_ms, ra.p50_ms)} | {ratio(rz.p99_ms, ra.p99_ms)} "
+                    f"| {ratio(rz.rps, ra.rps)} | {ratio(rz.sql_per_request, ra.sql_per_request)} |")
         for b in backends:
             a, z = by.get((b, lo)), by.get((b, hi))
             if a and z:
-                out(
-                    f"\n- {b} ingest rate at {hi:,} vs {lo:,}: "
-                    f"{ratio(z.ingest_rate, a.ingest_rate)}"
-                )
+                out(f"\n- {b} ingest rate at {hi:,} vs {lo:,}: "
+                    f"{ratio(z.ingest_rate, a.ingest_rate)}")
 
     if "sqlite" in backends and "postgres" in backends:
         out()
@@ -731,10 +647,8 @@ def report(cases: list[CaseResult], args: argparse.Namespace) -> None:
             for k in keys:
                 if k in a.scenarios and k in z.scenarios:
                     ra, rz = a.scenarios[k], z.scenarios[k]
-                    out(
-                        f"| {s:,} | {k} | {ratio(rz.p50_ms, ra.p50_ms)} "
-                        f"| {ratio(rz.p99_ms, ra.p99_ms)} | {ratio(rz.rps, ra.rps)} |"
-                    )
+                    out(f"| {s:,} | {k} | {ratio(rz.p50_ms, ra.p50_ms)} "
+                        f"| {ratio(rz.p99_ms, ra.p99_ms)} | {ratio(rz.rps, ra.rps)} |")
             out(f"| {s:,} | ingest events/s | {ratio(z.ingest_rate, a.ingest_rate)} | | |")
 
     out()
@@ -743,10 +657,8 @@ def report(cases: list[CaseResult], args: argparse.Namespace) -> None:
     for c in cases:
         for r in c.scenarios.values():
             sql = " ".join(r.slowest_sql.split())
-            out(
-                f"- {c.backend} {c.size:,} {r.scenario}: {fmt(r.slowest_sql_ms, 2)} ms: "
-                f"`{sql[:400]}{'...' if len(sql) > 400 else ''}`"
-            )
+            out(f"- {c.backend} {c.size:,} {r.scenario}: {fmt(r.slowest_sql_ms, 2)} ms: "
+                f"`{sql[:400]}{'...' if len(sql) > 400 else ''}`")
     notes = [n for c in cases for n in c.notes]
     if notes:
         out()
@@ -769,12 +681,9 @@ def report(cases: list[CaseResult], args: argparse.Namespace) -> None:
         cells = []
         for k in keys:
             r = c.scenarios.get(k)
-            cells.append(
-                "-"
-                if r is None
-                else f"{fmt(r.p50_ms)}/{fmt(r.p99_ms)} ms, {fmt(r.rps)} rps, "
-                f"{r.sql_per_request} SQL, {fmt(r.response_kb)} KB"
-            )
+            cells.append("-" if r is None else
+                         f"{fmt(r.p50_ms)}/{fmt(r.p99_ms)} ms, {fmt(r.rps)} rps, "
+                         f"{r.sql_per_request} SQL, {fmt(r.response_kb)} KB")
         out(f"| {c.backend} | {c.size:,} | {fmt(c.ingest_rate, 0)} | " + " | ".join(cells) + " |")
 
 
@@ -784,27 +693,17 @@ def report(cases: list[CaseResult], args: argparse.Namespace) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    p.add_argument(
-        "--sizes",
-        default="20000,200000",
-        help="comma-separated dataset sizes in runs (default 20000,200000)",
-    )
+    p.add_argument("--sizes", default="20000,200000",
+                   help="comma-separated dataset sizes in runs (default 20000,200000)")
     p.add_argument("--duration", type=float, default=10, help="seconds per scenario")
     p.add_argument("--warmup", type=float, default=2, help="warm-up seconds per scenario")
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument(
-        "--pg-url",
-        default="postgresql://postgres@127.0.0.1:5432/test",
-        help="admin URL used to create/drop the benchmark databases",
-    )
-    p.add_argument(
-        "--scenarios",
-        default=",".join(s.key for s in SCENARIOS),
-        help="comma-separated subset of: " + ", ".join(s.key for s in SCENARIOS),
-    )
-    p.add_argument(
-        "--explain", action="store_true", help="EXPLAIN the slowest SQL statement of each scenario"
-    )
+    p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test",
+                   help="admin URL used to create/drop the benchmark databases")
+    p.add_argument("--scenarios", default=",".join(s.key for s in SCENARIOS),
+                   help="comma-separated subset of: " + ", ".join(s.key for s in SCENARIOS))
+    p.add_argument("--explain", action="store_true",
+                   help="EXPLAIN the slowest SQL statement of each scenario")
     args = p.parse_args(argv)
     args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -819,10 +718,8 @@ async def amain(args: argparse.Namespace) -> int:
     out(f"# Gateway API benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     out()
     out(f"- command: `python bench/bench_api.py {' '.join(sys.argv[1:])}`")
-    out(
-        f"- machine: {os.cpu_count()} CPU cores, Python {sys.version.split()[0]}; "
-        "server and load generator share the cores"
-    )
+    out(f"- machine: {os.cpu_count()} CPU cores, Python {sys.version.split()[0]}; "
+        "server and load generator share the cores")
     cases: list[CaseResult] = []
     failed = 0
     for backend in backends:
@@ -832,12 +729,10 @@ async def amain(args: argparse.Namespace) -> int:
                 cases.append(case)
                 # a per-case line now, so an interrupted run still leaves its figures
                 for r in case.scenarios.values():
-                    out(
-                        f"- done {backend} N={size:,} ingest {fmt(case.ingest_rate, 0)} ev/s; "
+                    out(f"- done {backend} N={size:,} ingest {fmt(case.ingest_rate, 0)} ev/s; "
                         f"{r.scenario}: p50 {fmt(r.p50_ms)} ms, p99 {fmt(r.p99_ms)} ms, "
                         f"{fmt(r.rps)} req/s, {r.sql_per_request} SQL (+{r.tx_statements} tx), "
-                        f"{fmt(r.response_kb)} KB, in-proc {fmt(r.in_process_ms)} ms"
-                    )
+                        f"{fmt(r.response_kb)} KB, in-proc {fmt(r.in_process_ms)} ms")
             except Exception as e:  # keep going with the other cases
                 failed += 1
                 log(f"[{backend} N={size:,}] FAILED: {type(e).__name__}: {e}")

@@ -138,7 +138,7 @@ async def fresh_database(pg_url: str | None):
     finally:
         await admin.close()
     try:
-        yield "postgresql+asyncpg" + plain_pg(pg_url, name)[len("postgresql") :]
+        yield "postgresql+asyncpg" + plain_pg(pg_url, name)[len("postgresql"):]
     finally:
         admin = await asyncpg.connect(plain_pg(pg_url))
         try:
@@ -154,23 +154,15 @@ def seed_events(integrations: int) -> list[dict[str, Any]]:
     events = [app_upserted(f"{APP_ID}:upserted", occurred_at=t0, app_id=APP_ID, name="Webhook")]
     flows = (integrations + INTEGRATIONS_PER_FLOW - 1) // INTEGRATIONS_PER_FLOW
     events += [
-        flow_upserted(
-            f"live-flow-{k:04d}:upserted",
-            occurred_at=t0,
-            flow_id=f"live-flow-{k:04d}",
-            name=f"Live flow {k}",
-            status="PUBLISHED",
-        )
+        flow_upserted(f"live-flow-{k:04d}:upserted", occurred_at=t0, flow_id=f"live-flow-{k:04d}",
+                      name=f"Live flow {k}", status="PUBLISHED")
         for k in range(flows)
     ]
     events += [
-        integration_created(
-            f"{integration_id(j)}:created",
-            occurred_at=t0,
-            integration_id=integration_id(j),
-            flow_id=f"live-flow-{j // INTEGRATIONS_PER_FLOW:04d}",
-            user_id=f"user{j}",
-        )
+        integration_created(f"{integration_id(j)}:created", occurred_at=t0,
+                            integration_id=integration_id(j),
+                            flow_id=f"live-flow-{j // INTEGRATIONS_PER_FLOW:04d}",
+                            user_id=f"user{j}")
         for j in range(integrations)
     ]
     return events
@@ -203,24 +195,9 @@ async def seed(url: str, integrations: int) -> None:
 
 def create_key(env: dict[str, str], role: str, workdir: str) -> str:
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "keys",
-            "create",
-            "--account",
-            ACCOUNT,
-            "--role",
-            role,
-            "--name",
-            f"live bench {role}",
-        ],
-        env=env,
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-m", "gateway.cli", "keys", "create", "--account", ACCOUNT,
+         "--role", role, "--name", f"live bench {role}"],
+        env=env, cwd=workdir, capture_output=True, text=True, check=True,
     )
     return proc.stdout.strip().splitlines()[-1].strip()
 
@@ -276,32 +253,17 @@ async def start_gateway(env: dict[str, str], workdir: str, logdir: Path) -> Gate
     logfile = logdir / f"gateway-{port}.log"
     with open(logfile, "w") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gateway.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            cwd=workdir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--log-level", "warning"],
+            env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     gw = Gateway(port, proc, logfile)
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient() as client:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(
-                    f"gateway exited with {proc.returncode}: " + logfile.read_text()[-2000:]
-                )
+                raise RuntimeError(f"gateway exited with {proc.returncode}: "
+                                   + logfile.read_text()[-2000:])
             with suppress(httpx.HTTPError):
                 if (await client.get(gw.http + "/readyz", timeout=1)).status_code == 200:
                     return gw
@@ -351,13 +313,8 @@ class ClientReport:
     received: list[tuple[int, str, str, float]] = field(default_factory=list)
 
 
-def client_process(
-    conn: Any,
-    assignments: list[tuple[int, str, str | None]],
-    key: str,
-    concurrency: int,
-    deflate: bool,
-) -> None:
+def client_process(conn: Any, assignments: list[tuple[int, str, str | None]], key: str,
+                   concurrency: int, deflate: bool) -> None:
     """Entry point of a subscriber process: ``assignments`` are (subscriber number, WebSocket
     URL, integration ID or None for the whole account)."""
     raise_nofile()
@@ -368,13 +325,8 @@ def client_process(
     asyncio.run(run_clients(conn, assignments, key, concurrency, deflate))
 
 
-async def run_clients(
-    conn: Any,
-    assignments: list[tuple[int, str, str | None]],
-    key: str,
-    concurrency: int,
-    deflate: bool,
-) -> None:
+async def run_clients(conn: Any, assignments: list[tuple[int, str, str | None]], key: str,
+                      concurrency: int, deflate: bool) -> None:
     from websockets.asyncio.client import connect
 
     report = ClientReport()
@@ -411,32 +363,17 @@ async def run_clients(
     async def open_one(number: int, url: str, integration: str | None) -> None:
         async with gate:
             try:
-                ws = await connect(
-                    url,
-                    subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-                    compression="deflate" if deflate else None,
-                    ping_interval=None,
-                    open_timeout=60,
-                    max_queue=None,
-                )
-                await ws.send(
-                    orjson.dumps(
-                        {"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}
-                    ).decode()
-                )
+                ws = await connect(url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                                   compression="deflate" if deflate else None,
+                                   ping_interval=None, open_timeout=60, max_queue=None)
+                await ws.send(orjson.dumps({"type": "connection_init",
+                                            "payload": {"Authorization": f"Bearer {key}"}}).decode())
                 ack = orjson.loads(await asyncio.wait_for(ws.recv(), 60))
                 if ack.get("type") != "connection_ack":
                     raise RuntimeError(f"no ack: {ack}")
                 variables = {} if integration is None else {"integrationId": integration}
-                await ws.send(
-                    orjson.dumps(
-                        {
-                            "id": "1",
-                            "type": "subscribe",
-                            "payload": {"query": SUBSCRIPTION, "variables": variables},
-                        }
-                    ).decode()
-                )
+                await ws.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": {
+                    "query": SUBSCRIPTION, "variables": variables}}).decode())
             except Exception as e:
                 report.failed += 1
                 report.errors[f"connect: {type(e).__name__}: {str(e)[:120]}"] += 1
@@ -473,15 +410,8 @@ class Published:
     request_seconds: list[float] = field(default_factory=list)
 
 
-async def publish(
-    base: str,
-    key: str,
-    integrations: int,
-    rate: float,
-    seconds: float,
-    tick: float,
-    prefix: str = "live-run",
-) -> Published:
+async def publish(base: str, key: str, integrations: int, rate: float, seconds: float,
+                  tick: float, prefix: str = "live-run") -> Published:
     """Ingests ``rate`` changes/s for ``seconds``: each tick starts new runs and finishes the
     runs the previous tick started (status OK, every 10th FAILED)."""
     from gateway.seed.events import iso, run_finished, run_started
@@ -509,27 +439,17 @@ async def publish(
             finishing, open_runs = open_runs[:batch_size], open_runs[batch_size:]
             for run_id, j in finishing:
                 status = "FAILED" if int(run_id.rsplit("-", 1)[1]) % 10 == 0 else "OK"
-                events.append(
-                    run_finished(
-                        f"{run_id}:finished", run_id=run_id, status=status, end_time=now_iso
-                    )
-                )
+                events.append(run_finished(f"{run_id}:finished", run_id=run_id, status=status,
+                                           end_time=now_iso))
                 keys.append((run_id, status, j))
             for _ in range(batch_size - len(finishing)):
                 j = run_number % integrations
                 run_id = f"{prefix}-{run_number:08d}"
                 run_number += 1
-                events.append(
-                    run_started(
-                        f"{run_id}:started",
-                        run_id=run_id,
-                        integration_id=integration_id(j),
-                        trigger_app_id=APP_ID,
-                        trigger_name="Webhook received",
-                        trigger_type="WEBHOOK",
-                        start_time=now_iso,
-                    )
-                )
+                events.append(run_started(f"{run_id}:started", run_id=run_id,
+                                          integration_id=integration_id(j), trigger_app_id=APP_ID,
+                                          trigger_name="Webhook received", trigger_type="WEBHOOK",
+                                          start_time=now_iso))
                 keys.append((run_id, "RUNNING", j))
                 open_runs.append((run_id, j))
             if events:
@@ -598,9 +518,8 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q / 100 * len(s) + 0.5) - 1))]
 
 
-def assign(
-    subscribers: int, account_subscribers: int, gateways: list[Gateway], client_processes: int
-) -> list[list[tuple[int, str, str | None]]]:
+def assign(subscribers: int, account_subscribers: int, gateways: list[Gateway],
+           client_processes: int) -> list[list[tuple[int, str, str | None]]]:
     """Splits the subscribers over the client processes and the gateways, round-robin."""
     chunks: list[list[tuple[int, str, str | None]]] = [[] for _ in range(client_processes)]
     total = subscribers + account_subscribers
@@ -648,29 +567,21 @@ def tally(result: Result, pub: Published, reports: list[ClientReport]) -> None:
     result.duplicates = sum(c - 1 for c in seen.values() if c > 1)
     result.latencies = latencies
     result.delivered_per_s = result.received / max(last - pub.started, 1e-9)
-    result.notes.append(
-        f"deliveries received while publishing: {in_window / max(result.publish_seconds, 1e-9):,.0f}/s;"
-        f" last one {last - pub.finished:.1f} s after the last ingest request"
-    )
+    result.notes.append(f"deliveries received while publishing: {in_window / max(result.publish_seconds, 1e-9):,.0f}/s;"
+                        f" last one {last - pub.finished:.1f} s after the last ingest request")
     if pub.rejected:
         result.notes.append(f"{pub.rejected} ingested changes rejected, e.g. {pub.first_rejection}")
     result.ingest_p99_ms = percentile(pub.request_seconds, 99) * 1000
-    result.notes.append(
-        f"ingest: {pub.requests} requests, p50 "
-        f"{percentile(pub.request_seconds, 50) * 1000:.0f} ms, p99 "
-        f"{result.ingest_p99_ms:.0f} ms, max {max(pub.request_seconds, default=0) * 1000:.0f} ms"
-    )
+    result.notes.append(f"ingest: {pub.requests} requests, p50 "
+                        f"{percentile(pub.request_seconds, 50) * 1000:.0f} ms, p99 "
+                        f"{result.ingest_p99_ms:.0f} ms, max {max(pub.request_seconds, default=0) * 1000:.0f} ms")
 
 
 async def run(args: argparse.Namespace) -> Result:
     backend = "sqlite" if args.postgres is None else "postgres+redis" if args.redis else "postgres"
     label = f"{backend}, {args.processes} gateway process{'es' if args.processes > 1 else ''}"
-    result = Result(
-        label,
-        args.integrations,
-        subscribers=args.integrations,
-        account_subscribers=args.account_subscribers,
-    )
+    result = Result(label, args.integrations, subscribers=args.integrations,
+                    account_subscribers=args.account_subscribers)
     workdir = tempfile.mkdtemp(prefix="gw_live_work_")
     logdir = Path(tempfile.mkdtemp(prefix="gw_live_logs_"))  # kept: the gateways' logs
     gateways: list[Gateway] = []
@@ -687,46 +598,31 @@ async def run(args: argparse.Namespace) -> Result:
             for _ in range(args.processes):  # one after the other: each migrates at start
                 gateways.append(await start_gateway(env, workdir, logdir))
             if args.baseline_seconds > 0:
-                log(
-                    f"baseline: ingesting {args.rate:g} changes/s for {args.baseline_seconds:g} s"
-                    " without subscribers"
-                )
-                base = await publish(
-                    gateways[0].http,
-                    ingest,
-                    args.integrations,
-                    args.rate,
-                    args.baseline_seconds,
-                    args.tick,
-                    prefix="base-run",
-                )
+                log(f"baseline: ingesting {args.rate:g} changes/s for {args.baseline_seconds:g} s"
+                    " without subscribers")
+                base = await publish(gateways[0].http, ingest, args.integrations, args.rate,
+                                     args.baseline_seconds, args.tick, prefix="base-run")
                 result.notes.append(
                     f"baseline without subscribers: {len(base.sent):,} changes in "
                     f"{base.finished - base.started:.1f} s = "
                     f"{len(base.sent) / max(base.finished - base.started, 1e-9):,.0f}/s, "
                     f"{base.requests} ingest requests, p50 "
                     f"{percentile(base.request_seconds, 50) * 1000:.0f} ms, p99 "
-                    f"{percentile(base.request_seconds, 99) * 1000:.0f} ms"
-                )
+                    f"{percentile(base.request_seconds, 99) * 1000:.0f} ms")
             await wait_idle(gateways, 10)
             result.rss_before = [proc_status(g.proc.pid, "VmRSS") for g in gateways]
 
             ctx = mp.get_context("spawn")
             pipes = []
-            chunks = assign(
-                args.integrations, args.account_subscribers, gateways, args.client_processes
-            )
-            log(
-                f"connecting {sum(map(len, chunks)):,} subscribers from "
-                f"{args.client_processes} client processes to {len(gateways)} gateway(s)"
-            )
+            chunks = assign(args.integrations, args.account_subscribers, gateways,
+                            args.client_processes)
+            log(f"connecting {sum(map(len, chunks)):,} subscribers from "
+                f"{args.client_processes} client processes to {len(gateways)} gateway(s)")
             t0 = time.monotonic()
             for chunk in chunks:
                 parent, child = ctx.Pipe()
-                p = ctx.Process(
-                    target=client_process,
-                    args=(child, chunk, viewer, args.connect_concurrency, args.deflate),
-                )
+                p = ctx.Process(target=client_process,
+                                args=(child, chunk, viewer, args.connect_concurrency, args.deflate))
                 p.start()
                 procs.append(p)
                 pipes.append(parent)
@@ -736,21 +632,16 @@ async def run(args: argparse.Namespace) -> Result:
                 result.connect_failed += failed
             connect_wall = time.monotonic() - t0
             result.connect_rate = result.connected / connect_wall
-            log(
-                f"{result.connected:,} connected ({result.connect_failed} failed) in "
-                f"{connect_wall:.1f} s; waiting for the gateway to settle"
-            )
+            log(f"{result.connected:,} connected ({result.connect_failed} failed) in "
+                f"{connect_wall:.1f} s; waiting for the gateway to settle")
             settle = await wait_idle(gateways, 120)
             result.rss_idle = [proc_status(g.proc.pid, "VmRSS") for g in gateways]
-            result.notes.append(
-                f"connection setup: {connect_wall:.1f} s for the sockets and "
-                f"subscribe messages, then {settle:.1f} s until the gateway was idle"
-            )
+            result.notes.append(f"connection setup: {connect_wall:.1f} s for the sockets and "
+                                f"subscribe messages, then {settle:.1f} s until the gateway was idle")
 
             log(f"publishing {args.rate:g} changes/s for {args.seconds:g} s")
-            pub = await publish(
-                gateways[0].http, ingest, args.integrations, args.rate, args.seconds, args.tick
-            )
+            pub = await publish(gateways[0].http, ingest, args.integrations, args.rate,
+                                args.seconds, args.tick)
             log("draining")
             result.drain_seconds = await wait_idle(gateways, args.drain_limit)
             await asyncio.sleep(1.0)
@@ -765,10 +656,8 @@ async def run(args: argparse.Namespace) -> Result:
             for g in gateways:
                 errors = stop_gateway(g)
                 if errors:
-                    result.notes.append(
-                        f"gateway log {g.logfile}: {len(errors)} error lines, "
-                        f"first: {errors[0][:300]}"
-                    )
+                    result.notes.append(f"gateway log {g.logfile}: {len(errors)} error lines, "
+                                        f"first: {errors[0][:300]}")
             gateways.clear()
     finally:
         for p in procs:
@@ -798,62 +687,38 @@ def report(r: Result, args: argparse.Namespace) -> None:
     added = sum(r.rss_idle) - sum(r.rss_before)
     per_idle = added / max(r.connected, 1)
     rows = [
-        (
-            "subscribers (per integration + whole account)",
-            f"{r.subscribers:,} + {r.account_subscribers}: {r.connected:,} connected, "
-            f"{r.connect_failed} failed",
-            TARGETS["subscribers"],
-        ),
+        ("subscribers (per integration + whole account)",
+         f"{r.subscribers:,} + {r.account_subscribers}: {r.connected:,} connected, "
+         f"{r.connect_failed} failed", TARGETS["subscribers"]),
         ("connection setup rate", f"{r.connect_rate:,.0f} subscriptions/s", ""),
-        (
-            "RSS per idle subscriber",
-            f"{kb(per_idle)} ({mb(added)} for {r.connected:,})",
-            TARGETS["per_idle"],
-        ),
-        (
-            "gateway RSS before / idle with subscribers",
-            " + ".join(mb(b) for b in r.rss_before) + " / " + " + ".join(mb(b) for b in r.rss_idle),
-            "",
-        ),
-        ("peak RSS (VmHWM) of the gateway", " + ".join(mb(b) for b in r.hwm), ""),
-        (
-            "changes ingested",
-            f"{r.changes:,} in {r.publish_seconds:.1f} s = "
-            f"{r.changes / max(r.publish_seconds, 1e-9):,.0f}/s (asked {args.rate:g}/s)",
-            TARGETS["changes/s"],
-        ),
-        (
-            "deliveries expected / received",
-            f"{r.expected:,} / {r.received:,}: {r.lost:,} missing when the clients stopped "
-            f"({r.lost_ended:,} of them on ended subscriptions), {r.duplicates:,} twice, "
-            f"{r.unexpected:,} unexpected",
-            "none lost, none twice",
-        ),
-        (
-            "subscriptions the server ended during the run",
-            f"{r.ended:,} ({r.ended_account} of them whole-account)",
-            "0",
-        ),
-        (
-            "deliveries per second",
-            f"{r.delivered_per_s:,.0f}/s (first send to last receipt)",
-            TARGETS["deliveries/s"],
-        ),
-        (
-            "delivery latency p50 / p99 / max",
-            f"{percentile(lat_ms, 50):,.0f} / {percentile(lat_ms, 99):,.0f} / "
-            f"{max(lat_ms, default=float('nan')):,.0f} ms",
-            TARGETS["p99"],
-        ),
+        ("RSS per idle subscriber", f"{kb(per_idle)} ({mb(added)} for {r.connected:,})",
+         TARGETS["per_idle"]),
+        ("gateway RSS before / idle with subscribers",
+         " + ".join(mb(b) for b in r.rss_before) + " / " + " + ".join(mb(b) for b in r.rss_idle), ""),
+        ("peak RSS (VmHWM) of the gateway",
+         " + ".join(mb(b) for b in r.hwm), ""),
+        ("changes ingested", f"{r.changes:,} in {r.publish_seconds:.1f} s = "
+         f"{r.changes / max(r.publish_seconds, 1e-9):,.0f}/s (asked {args.rate:g}/s)",
+         TARGETS["changes/s"]),
+        ("deliveries expected / received",
+         f"{r.expected:,} / {r.received:,}: {r.lost:,} missing when the clients stopped "
+         f"({r.lost_ended:,} of them on ended subscriptions), {r.duplicates:,} twice, "
+         f"{r.unexpected:,} unexpected",
+         "none lost, none twice"),
+        ("subscriptions the server ended during the run",
+         f"{r.ended:,} ({r.ended_account} of them whole-account)", "0"),
+        ("deliveries per second", f"{r.delivered_per_s:,.0f}/s (first send to last receipt)",
+         TARGETS["deliveries/s"]),
+        ("delivery latency p50 / p99 / max",
+         f"{percentile(lat_ms, 50):,.0f} / {percentile(lat_ms, 99):,.0f} / "
+         f"{max(lat_ms, default=float('nan')):,.0f} ms", TARGETS["p99"]),
         ("drain after the last ingest", f"{r.drain_seconds:.1f} s until the gateway was idle", ""),
     ]
     print()
-    print(
-        f"## Live subscriptions: {r.label}, {r.integrations:,} integrations, "
-        f"{subs:,} subscribers, {args.client_processes} client processes, "
-        f"{args.rate:g} changes/s for {args.seconds:g} s "
-        f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores shared)"
-    )
+    print(f"## Live subscriptions: {r.label}, {r.integrations:,} integrations, "
+          f"{subs:,} subscribers, {args.client_processes} client processes, "
+          f"{args.rate:g} changes/s for {args.seconds:g} s "
+          f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores shared)")
     print()
     print("| measure | figure | target |")
     print("|---|---|---|")
@@ -875,49 +740,24 @@ def report(r: Result, args: argparse.Namespace) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--integrations",
-        type=int,
-        default=10_000,
-        help="integrations, one subscriber each (default 10,000)",
-    )
-    p.add_argument(
-        "--account-subscribers",
-        type=int,
-        default=10,
-        help="subscribers following the whole account (default 10)",
-    )
+    p.add_argument("--integrations", type=int, default=10_000,
+                   help="integrations, one subscriber each (default 10,000)")
+    p.add_argument("--account-subscribers", type=int, default=10,
+                   help="subscribers following the whole account (default 10)")
     p.add_argument("--rate", type=float, default=1_000, help="changes per second (default 1,000)")
     p.add_argument("--seconds", type=float, default=20, help="publishing time (default 20)")
-    p.add_argument(
-        "--tick", type=float, default=0.05, help="seconds between ingest requests (default 0.05)"
-    )
-    p.add_argument(
-        "--drain-limit",
-        type=float,
-        default=30,
-        help="after publishing, wait at most this long for the gateway to go idle; "
-        "what has not arrived by then counts as lost (default 30)",
-    )
-    p.add_argument(
-        "--baseline-seconds",
-        type=float,
-        default=2,
-        help="ingest at --rate this long before any subscriber connects (0: skip)",
-    )
+    p.add_argument("--tick", type=float, default=0.05,
+                   help="seconds between ingest requests (default 0.05)")
+    p.add_argument("--drain-limit", type=float, default=30,
+                   help="after publishing, wait at most this long for the gateway to go idle; "
+                   "what has not arrived by then counts as lost (default 30)")
+    p.add_argument("--baseline-seconds", type=float, default=2,
+                   help="ingest at --rate this long before any subscriber connects (0: skip)")
     p.add_argument("--client-processes", type=int, default=2)
-    p.add_argument(
-        "--connect-concurrency",
-        type=int,
-        default=100,
-        help="handshakes under way at once per client process",
-    )
-    p.add_argument(
-        "--postgres",
-        metavar="URL",
-        help="admin URL of a PostgreSQL server; "
-        "a database is created there and dropped (default: SQLite)",
-    )
+    p.add_argument("--connect-concurrency", type=int, default=100,
+                   help="handshakes under way at once per client process")
+    p.add_argument("--postgres", metavar="URL", help="admin URL of a PostgreSQL server; "
+                   "a database is created there and dropped (default: SQLite)")
     p.add_argument("--redis", metavar="URL", help="GATEWAY_REDIS_URL for the gateways")
     p.add_argument("--processes", type=int, default=1, help="gateway processes (2 needs --redis)")
     p.add_argument("--deflate", action="store_true", help="clients offer permessage-deflate")

@@ -46,7 +46,8 @@ def create_app(
             await upgrade_async(settings.database_url)
         await services.broker.start()
         sweeps = [
-            asyncio.create_task(run_period_sweeps(services.db, settings.period_sweep_seconds))
+            asyncio.create_task(run_period_sweeps(services.db, settings.period_sweep_seconds)),
+            asyncio.create_task(services.notifier.run(settings.notifications_poll_seconds)),
         ]
         if settings.retention_sweep_seconds > 0:
             sweeps.append(asyncio.create_task(run_retention_sweeps(services.db, settings)))

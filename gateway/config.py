@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     # One line per request and per log record: plain text, or one JSON object a line.
     log_format: Literal["text", "json"] = "text"
 
+    # Error notifications (webhooks). http URLs, and URLs of loopback, private or link-local
+    # addresses, are refused unless these allow them (a local receiver in development).
+    notifications_allow_http: bool = False
+    notifications_allow_private_urls: bool = False
+    # A claimed notification whose worker has not answered by then is sent again.
+    notifications_lease_seconds: float = Field(default=60.0, ge=20)
+    # How often the worker looks for due retries (new notifications wake it at once).
+    notifications_poll_seconds: float = Field(default=1.0, gt=0)
+    # Delivered notifications are deleted after this many days.
+    notifications_retention_days: float = Field(default=7.0, gt=0)
+
     @field_validator("database_url")
     @classmethod
     def _async_database_url(cls, url: str) -> str:

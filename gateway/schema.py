@@ -16,6 +16,7 @@ from gateway.types.flow import Flow
 from gateway.types.ingest import IngestMutations, use_coerced_ingest_input
 from gateway.types.integration import Integration
 from gateway.types.live import Subscription
+from gateway.types.notifications import NotificationMutations, NotificationQueries
 from gateway.types.queries import ListQueries, LookupQueries, NodeQueries
 from gateway.types.rate_limit import RateLimitQueries
 from gateway.types.run import Run
@@ -24,12 +25,12 @@ from gateway.types.step import Step
 
 
 @strawberry.type
-class Query(NodeQueries, LookupQueries, ListQueries, RateLimitQueries):
+class Query(NodeQueries, LookupQueries, ListQueries, NotificationQueries, RateLimitQueries):
     pass
 
 
 @strawberry.type
-class Mutation(IntegrationMutations, SettingsMutations, IngestMutations):
+class Mutation(IntegrationMutations, SettingsMutations, NotificationMutations, IngestMutations):
     pass
 
 

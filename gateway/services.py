@@ -16,6 +16,7 @@ from gateway.live.changes import Change
 from gateway.live.redis_broker import RedisBroker
 from gateway.live.streams import FreshRows
 from gateway.metrics import Metrics
+from gateway.notifications.worker import Deliverer
 from gateway.ratelimit.limiter import RateLimiter
 
 
@@ -28,6 +29,7 @@ class Services:
     links: Links
     metrics: Metrics
     broker: Broker
+    notifier: Deliverer
     # Loads of the objects of live changes, shared by the subscribers delivering them.
     fresh_rows: FreshRows
     # None when GATEWAY_RATE_LIMITS=false.
@@ -52,6 +54,22 @@ class Services:
         )
         # Every committed unit of work hands its changes to the broker.
         db.publisher = broker.publish
+        links = Links(
+            base=settings.dashboard_base_url,
+            integration_template=settings.integration_url_template,
+            run_template=settings.run_url_template,
+            logs_template=settings.logs_url_template,
+        )
+        notifier = Deliverer(
+            db,
+            links,
+            allow_http=settings.notifications_allow_http,
+            allow_private=settings.notifications_allow_private_urls,
+            lease_seconds=settings.notifications_lease_seconds,
+            retention_days=settings.notifications_retention_days,
+        )
+        # A commit that queued notifications wakes this process's worker.
+        db.on_outbox = notifier.wake
         metrics = Metrics()
         metrics.gauge(
             "gateway_subscriptions_open",
@@ -68,14 +86,10 @@ class Services:
                 extra_name_words=tuple(w.lower() for w in settings.redact_name_words),
                 extra_value_patterns=tuple(settings.redact_value_patterns),
             ),
-            links=Links(
-                base=settings.dashboard_base_url,
-                integration_template=settings.integration_url_template,
-                run_template=settings.run_url_template,
-                logs_template=settings.logs_url_template,
-            ),
+            links=links,
             metrics=metrics,
             broker=broker,
+            notifier=notifier,
             fresh_rows=FreshRows(db),
             rate_limiter=RateLimiter.from_settings(settings),
         )
@@ -84,4 +98,5 @@ class Services:
         if self.rate_limiter is not None:
             await self.rate_limiter.close()
         await self.broker.close()
+        await self.notifier.close()
         await self.db.dispose()

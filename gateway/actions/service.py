@@ -22,6 +22,7 @@ from gateway.errors import BadUserInput, NotFound
 from gateway.ids import is_engine_id, is_user_id
 from gateway.limits import MAX_BULK_ACTION
 from gateway.live.changes import Change, integration_change
+from gateway.notifications.notices import LimitCrossing
 
 Row = dict[str, Any]
 MAX_BULK = MAX_BULK_ACTION
@@ -109,10 +110,18 @@ async def set_task_limit(
             raise NotFound(f"No end-user {user_id!r}.")
         integrations = await rows.load_integrations_of_users(conn, account_id, [user_id])
         history: list[Row] = []
+        crossings: list[LimitCrossing] = []
         changes = task_limits.set_limit(
-            end_user, list(integrations.values()), limit, period_days, datetime.now(UTC), history
+            end_user,
+            list(integrations.values()),
+            limit,
+            period_days,
+            datetime.now(UTC),
+            history,
+            crossings,
         )
         await _write_end_user(uow, end_user, changes, history)
+        uow.note(*crossings)
     return end_user, changes
 
 

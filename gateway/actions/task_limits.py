@@ -14,9 +14,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.actions.transitions import TASK_LIMIT, change_status
+from gateway.notifications.notices import LimitCrossing
 
 Row = dict[str, Any]
 DEFAULT_PERIOD_DAYS = 30
+# The shares of a limit whose reaching notifies the account, in percent.
+THRESHOLDS = (80, 100)
 
 
 def user_key(user_id: str) -> str:
@@ -64,6 +67,34 @@ def over_limit(end_user: Row) -> bool:
     return limit is not None and end_user["period_tasks"] >= limit
 
 
+def reached(end_user: Row) -> set[int]:
+    """The THRESHOLDS the end-user's tasks in the current period have reached."""
+    limit = end_user["task_limit"]
+    if limit is None or limit <= 0:
+        return set()
+    return {p for p in THRESHOLDS if end_user["period_tasks"] * 100 >= p * limit}
+
+
+def _note_crossings(
+    end_user: Row, before: set[int], now: datetime, crossings: list[LimitCrossing] | None
+) -> None:
+    if crossings is None:
+        return
+    for percent in sorted(reached(end_user) - before):
+        crossings.append(
+            LimitCrossing(
+                end_user["account_id"],
+                end_user["user_id"],
+                percent,
+                end_user["task_limit"],
+                end_user["period_tasks"],
+                end_user["period_start"],
+                end_user["period_end"],
+                now,
+            )
+        )
+
+
 def roll_period(
     end_user: Row, integrations: list[Row], now: datetime, history: list[Row]
 ) -> Changed:
@@ -80,14 +111,22 @@ def roll_period(
 
 
 def add_tasks(
-    end_user: Row, integrations: list[Row], delta: int, now: datetime, history: list[Row]
+    end_user: Row,
+    integrations: list[Row],
+    delta: int,
+    now: datetime,
+    history: list[Row],
+    crossings: list[LimitCrossing] | None = None,
 ) -> Changed:
-    """Counts ``delta`` tasks ingested ``now``, pausing at the limit."""
+    """Counts ``delta`` tasks ingested ``now``, pausing at the limit; the thresholds this
+    reaches go to ``crossings``."""
     changed = roll_period(end_user, integrations, now, history)
     end_user["tasks_consumed"] += delta
     if end_user["task_limit"] is None:
         return changed
+    before = reached(end_user)
     end_user["period_tasks"] = max(0, end_user["period_tasks"] + delta)
+    _note_crossings(end_user, before, now, crossings)
     if over_limit(end_user):
         changed += _pause(integrations, now, history)
     return changed
@@ -100,9 +139,12 @@ def set_limit(
     period_days: int | None,
     now: datetime,
     history: list[Row],
+    crossings: list[LimitCrossing] | None = None,
 ) -> Changed:
     """Sets or (limit None) removes the limit and re-checks at once. Keeping the period length
-    keeps the current period and its count."""
+    keeps the current period and its count; thresholds reached under the new limit and not
+    under the old one go to ``crossings``."""
+    before = reached(end_user)
     if limit is None:
         end_user.update(
             task_limit=None, period_days=None, period_start=None, period_end=None, period_tasks=0
@@ -118,7 +160,9 @@ def set_limit(
             period_end=now + timedelta(days=days),
             period_tasks=0,
         )
+        before = set()  # a new period: nothing reached yet
     changed = roll_period(end_user, integrations, now, history)
+    _note_crossings(end_user, before, now, crossings)
     if over_limit(end_user):
         return changed + _pause(integrations, now, history)
     return changed + _resume(integrations, now, history)

@@ -31,6 +31,8 @@ from sqlalchemy.util import await_only
 
 from gateway.db import changelog
 from gateway.live.changes import Change
+from gateway.notifications import outbox
+from gateway.notifications.notices import LimitCrossing
 
 log = logging.getLogger("gateway.db")
 
@@ -148,14 +150,16 @@ Publisher = Callable[[list[Change]], Awaitable[None]]
 
 
 class UnitOfWork:
-    """One transaction of one account's writes, and the changes of status it made."""
+    """One transaction of one account's writes, the changes of status it made and the
+    task-limit thresholds it reached."""
 
-    __slots__ = ("account_id", "changes", "conn")
+    __slots__ = ("account_id", "changes", "conn", "crossings")
 
     def __init__(self, conn: AsyncConnection, account_id: str) -> None:
         self.conn = conn
         self.account_id = account_id
         self.changes: list[Change] = []
+        self.crossings: list[LimitCrossing] = []
 
     def record(self, *changes: Change) -> None:
         for change in changes:
@@ -165,6 +169,15 @@ class UnitOfWork:
                     f" {self.account_id!r}"
                 )
         self.changes.extend(changes)
+
+    def note(self, *crossings: LimitCrossing) -> None:
+        for crossing in crossings:
+            if crossing.account_id != self.account_id:
+                raise ValueError(
+                    f"a crossing of account {crossing.account_id!r} in a unit of work of"
+                    f" {self.account_id!r}"
+                )
+        self.crossings.extend(crossings)
 
 
 # How long a write waits for its account's lock (other writes of the account), and how often
@@ -200,6 +213,8 @@ class Database:
         self.dialect = engine.dialect.name
         # Receives each committed unit of work's changes (the broker's publish).
         self.publisher = publisher
+        # Called after a commit that queued notifications (wakes the delivery worker).
+        self.on_outbox: Callable[[], None] | None = None
 
     @classmethod
     def from_url(
@@ -220,12 +235,16 @@ class Database:
     @asynccontextmanager
     async def write(self, account_id: str) -> AsyncIterator[UnitOfWork]:
         """The one way to change an account's data: a transaction, serialised per account,
-        whose recorded changes are numbered into the change log before it commits and handed to
-        the publisher after it has committed. A rollback publishes nothing."""
+        whose recorded changes are numbered into the change log and turned into the outbox's
+        notifications before it commits, and handed to the publisher after it has committed.
+        A rollback publishes and notifies nothing."""
         async with self.transaction(account_id) as conn:
             uow = UnitOfWork(conn, account_id)
             yield uow
             committed = await changelog.append(conn, account_id, uow.changes)
+            queued = await outbox.enqueue(conn, account_id, committed, uow.crossings)
+        if queued and self.on_outbox is not None:
+            self.on_outbox()
         if committed and self.publisher is not None:
             try:
                 await self.publisher(committed)

@@ -305,3 +305,102 @@ change_log = Table(
     _id("integration_id", nullable=True),
     _id("run_id", nullable=True),
 )
+
+# Error notifications: one webhook endpoint per account, its signing secrets (the previous one
+# keeps signing until previous_secret_until after a rotation), and why it was disabled.
+notification_endpoints = Table(
+    "notification_endpoints",
+    metadata,
+    Column("account_id", String(128), primary_key=True),
+    Column("webhook_url", Text, nullable=True),
+    Column("enabled", Boolean, nullable=False, server_default="0"),
+    # Null: every flow.
+    Column("flow_ids", JSON, nullable=True),
+    Column("min_interval_seconds", Integer, nullable=False, server_default="900"),
+    Column("secret", String(128), nullable=True),
+    Column("previous_secret", String(128), nullable=True),
+    Column("previous_secret_until", UtcDateTime, nullable=True),
+    # The first failed attempt since the last success; five days of failures disable.
+    Column("failing_since", UtcDateTime, nullable=True),
+    Column("disabled_reason", String(32), nullable=True),
+    Column("disabled_at", UtcDateTime, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The outbox: one row per notification, written in the transaction of the change that caused
+# it. The body is serialised once, when first claimed, and sent as those bytes on every attempt.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column(
+        "notification_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("account_id", String(128), nullable=False),
+    # The webhook-id header, stable across attempts; also the API's ID of the delivery.
+    Column("webhook_id", String(64), nullable=False, unique=True),
+    Column("type", String(48), nullable=False),
+    # PENDING (waiting or retrying), DELIVERED or FAILED.
+    Column("status", String(16), nullable=False),
+    _id("flow_id", nullable=True),
+    _id("integration_id", nullable=True),
+    _id("run_id", nullable=True),
+    Column("user_id", String(256), nullable=True),
+    # What the body is built from: reason, task limit figures.
+    Column("facts", JSON, nullable=False),
+    # Failures folded into this one, and when the first and last happened.
+    Column("count", Integer, nullable=False, server_default="1"),
+    Column("first_occurred_at", UtcDateTime, nullable=False),
+    Column("last_occurred_at", UtcDateTime, nullable=False),
+    # Set once (task-limit notices: once per period and threshold).
+    Column("dedup_key", String(200), nullable=True),
+    Column("body", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # Attempts since it was (re)queued: the retry schedule's position.
+    Column("round_attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UtcDateTime, nullable=True),
+    # A claim: the worker that holds it until lease_until (then anyone may claim it again).
+    Column("lease_until", UtcDateTime, nullable=True),
+    Column("claim_token", String(32), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("last_response_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "account_id", "notification_id"),
+    Index(None, "account_id", "dedup_key", unique=True),
+    Index(None, "finished_at"),
+)
+
+notification_attempts = Table(
+    "notification_attempts",
+    metadata,
+    Column(
+        "attempt_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("account_id", String(128), nullable=False),
+    Column("notification_id", BigInteger, nullable=False),
+    Column("attempted_at", UtcDateTime, nullable=False),
+    Column("response_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("next_attempt_at", UtcDateTime, nullable=True),
+    Index(None, "notification_id", "attempt_id"),
+)
+
+# Per integration: whether a failure was notified and not yet recovered, until when later
+# failures fold, and the pending notification (by webhook_id) they fold into.
+notification_integrations = Table(
+    "notification_integrations",
+    metadata,
+    _account(),
+    _id("integration_id", primary_key=True),
+    Column("failing", Boolean, nullable=False, server_default="0"),
+    Column("fold_until", UtcDateTime, nullable=True),
+    Column("pending_webhook_id", String(64), nullable=True),
+)

@@ -29,6 +29,7 @@ from gateway.ingest.payloads import stored_payload
 from gateway.ingest.redaction import Redactor
 from gateway.ingest.state import BatchState, Row
 from gateway.live.changes import Change, Kind
+from gateway.notifications.notices import LimitCrossing
 
 _MS = timedelta(milliseconds=1)
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class Applier:
         self.body_limit = body_limit
         # Changes of status, in the order applied: recorded in the batch's unit of work.
         self.changes: list[Change] = []
+        # Task-limit thresholds reached, in the order applied: notified through the unit of work.
+        self.crossings: list[LimitCrossing] = []
         # (eventId, error) of events of this batch that were accepted, then found invalid.
         self.withdrawn: list[tuple[str, EventError]] = []
         self._handlers: dict[str, Callable[[Event], None]] = {
@@ -481,7 +484,12 @@ class Applier:
         self.state.touch("end_users", user_id)
         now = self.state.now
         for changed, previous in task_limits.add_tasks(
-            end_user, self.state.integrations_of_user(user_id), delta, now, self.state.history
+            end_user,
+            self.state.integrations_of_user(user_id),
+            delta,
+            now,
+            self.state.history,
+            self.crossings,
         ):
             self._status_changed(changed, previous, now)
 

@@ -147,6 +147,7 @@ async def _apply(
     await store.insert_receipts(conn, state.account_id, list(applied), datetime.now(UTC))
     outcome.accepted = len(applied)
     uow.record(*applier.changes)
+    uow.note(*applier.crossings)
 
 
 async def _load_state(

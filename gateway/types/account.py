@@ -1,8 +1,13 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+
+from gateway.resolvers import notifications
+
+if TYPE_CHECKING:
+    from gateway.types.notifications import ErrorNotifications
 
 
 @strawberry.type(description="The tenant the API key acts for.")
@@ -15,6 +20,12 @@ class Account:
     retention_days: int = strawberry.field(
         description="Runs older than this are purged; 0 = kept forever."
     )
+
+    @strawberry.field(description="Null until setErrorNotifications is first called.")
+    async def error_notifications(
+        self, info: strawberry.Info
+    ) -> Annotated[ErrorNotifications, strawberry.lazy("gateway.types.notifications")] | None:
+        return await notifications.error_notifications(info.context)
 
     @classmethod
     def from_row(cls, row: Any, default_retention: int) -> Account:

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     key_cache_seconds: float = 5.0
     # When set, /metrics wants ``Authorization: Bearer <token>``; unset or empty: open.
     metrics_token: SecretStr | None = None
+    # Query operations the planned executor answers skip graphql-core's per-field resolution;
+    # off: every operation goes through strawberry.
+    planner: bool = True
     graphiql: bool = True
     console: bool = True
     retention_days: int = 30

@@ -11,11 +11,39 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, specified_rules
 from strawberry.extensions import SchemaExtension
 
 from gateway.http.documents import DOCUMENTS, LIMITS
 from gateway.http.errors import coded, log_errors
 from gateway.http.limits import check_operation
+
+# strawberry's default validation rules (it adds its own two in ``validate_document``).
+VALIDATION_RULES = tuple(specified_rules)
+
+
+def refusals(
+    schema: GraphQLSchema,
+    query: str,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+) -> list[GraphQLError]:
+    """Why an operation may not run: its document's validation errors (cached), else the cost
+    limits with these variables. Both executors ask this, before anything runs."""
+    errors = DOCUMENTS.get(query).validation_errors(schema, VALIDATION_RULES, LIMITS)
+    if not errors:
+        errors = check_operation(schema, document, operation_name, variables, LIMITS)
+    return errors
+
+
+def code_errors(
+    errors: list[GraphQLError], request_id: str | None, operation_name: str | None
+) -> list[GraphQLError]:
+    """Every error coded (masked if unexpected), and logged once."""
+    errors = [coded(e, request_id) for e in errors]
+    log_errors(errors, request_id, operation_name)
+    return errors
 
 
 class OperationGuard(SchemaExtension):
@@ -36,14 +64,10 @@ class OperationGuard(SchemaExtension):
         ctx = self.execution_context
         assert ctx.query is not None
         assert ctx.graphql_document is not None
-        errors = DOCUMENTS.get(ctx.query).validation_errors(
-            ctx.schema._schema, ctx.validation_rules, LIMITS
+        assert tuple(ctx.validation_rules) == VALIDATION_RULES
+        ctx.pre_execution_errors = refusals(
+            ctx.schema._schema, ctx.query, ctx.graphql_document, ctx.operation_name, ctx.variables
         )
-        if not errors:
-            errors = check_operation(
-                ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables, LIMITS
-            )
-        ctx.pre_execution_errors = errors
         yield
 
     def on_operation(self) -> Iterator[None]:
@@ -61,5 +85,4 @@ class OperationGuard(SchemaExtension):
             return
         ctx = self.execution_context
         request_id = getattr(ctx.context, "request_id", None)
-        result.errors = [coded(e, request_id) for e in result.errors]
-        log_errors(result.errors, request_id, ctx.operation_name)
+        result.errors = code_errors(result.errors, request_id, ctx.operation_name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -45,6 +46,11 @@ def create_app(
         if migrate:
             await upgrade_async(settings.database_url)
         await services.broker.start()
+        # What exists once the server is up (modules, the schema, the engine) lives as long as
+        # the process: out of the collector's sight, a full collection walks only what requests
+        # allocate. Large answers trigger them often; walking the schema each time cost a
+        # deep query about as much as building it.
+        gc.freeze()
         sweeps = asyncio.create_task(run_period_sweeps(services.db, settings.period_sweep_seconds))
         try:
             async with background(services) if background else contextlib.nullcontext():

@@ -123,6 +123,9 @@ class Execution:
         self.errors: list[GraphQLError] = []
         self.data: dict[str, Any] = {}
         self.data_nulled = False
+        # Positions nulled by an error, and their containers (kept, so no id is reused).
+        self._nulled: set[tuple[int, str | int]] = set()
+        self._kept: list[Any] = []
         self._entries: dict[tuple[str, tuple[int, ...]], list[_Entry]] = {}
 
     async def run(self) -> tuple[dict[str, Any] | None, list[GraphQLError]]:
@@ -282,14 +285,15 @@ class Execution:
         children: dict[tuple[str, int], _Group],
     ) -> None:
         if isinstance(value, Exception):
-            self.errors.append(located_error(value, entry.nodes, _path(slot, key)))
-            self._null(container, key, shape.nullable, slot)
+            if self._null(container, key, shape.nullable, slot):
+                self.errors.append(located_error(value, entry.nodes, _path(slot, key)))
             return
         if value is None:
-            if not shape.nullable:
+            if shape.nullable:
+                container[key] = None
+            elif self._null(container, key, False, slot):
                 message = f"Cannot return null for non-nullable field {parent.name}.{entry.name}."
                 self.errors.append(GraphQLError(message, entry.nodes, path=_path(slot, key)))
-            self._null(container, key, shape.nullable, slot)
             return
         kind = shape.kind
         if kind == "leaf":
@@ -318,13 +322,35 @@ class Execution:
                 group = children[group_key] = _Group(child_type, selection_sets)
             group.items.append((value, answer, _Slot(container, key, shape.nullable, slot)))
 
-    def _null(self, container: Any, key: str | int, nullable: bool, slot: _Slot | None) -> None:
+    def _null(self, container: Any, key: str | int, nullable: bool, slot: _Slot | None) -> bool:
+        """Nulls the failed position, or the nearest one above that may be null; whether the
+        error is reported. As under graphql-core, an error is reported once for the position
+        it nulls: not when that position, or one above, was nulled already."""
+        if self._gone(slot):
+            return False
         if nullable:
             container[key] = None
-            return
+            return True
         while slot is not None and not slot.nullable:
             slot = slot.parent
         if slot is None:
+            if self.data_nulled:
+                return False
             self.data_nulled = True
-        else:
-            slot.container[slot.key] = None
+            return True
+        if self._gone(slot):
+            return False
+        slot.container[slot.key] = None
+        self._nulled.add((id(slot.container), slot.key))
+        self._kept.append(slot.container)
+        return True
+
+    def _gone(self, slot: _Slot | None) -> bool:
+        """Whether this slot, or one above it, was nulled by an earlier error."""
+        if self.data_nulled:
+            return True
+        while slot is not None:
+            if (id(slot.container), slot.key) in self._nulled:
+                return True
+            slot = slot.parent
+        return False

@@ -63,7 +63,7 @@ def planner_events() -> list[dict[str, Any]]:
                             {"name": "Accept", "value": "application/json"},
                             {"name": "Authorization", "value": "Bearer xyz"},
                         ],
-                        "body": '{"n": %d, "list": [1, 2]}' % s if s != 1 else "plain text",
+                        "body": f'{{"n": {s}, "list": [1, 2]}}' if s != 1 else "plain text",
                     },
                     "objects": [{"key": "contact", "value": {"id": s, "tags": ["a"]}}],
                 }
@@ -167,9 +167,8 @@ async def seed(app: Any, account_id: str) -> None:
         base_url="http://gateway.test",
         headers={"Authorization": f"Bearer {key}"},
     ) as admin:
-        answer = (
-            await admin.post("/graphql", json={"query": e.INGEST, "variables": {"events": planner_events()}})
-        ).json()
+        body = {"query": e.INGEST, "variables": {"events": planner_events()}}
+        answer = (await admin.post("/graphql", json=body)).json()
         assert answer["data"]["ingestEvents"]["rejected"] == [], answer
         for action in ACTIONS:
             answer = (await admin.post("/graphql", json={"query": action})).json()
@@ -414,7 +413,8 @@ async def _count(app: Any, client: httpx.AsyncClient, query: str, variables: Any
     with statements(services) as seen:
         token = _MEASURED.set(True)
         try:
-            answer = (await client.post("/graphql", json={"query": query, "variables": variables})).json()
+            body = {"query": query, "variables": variables}
+            answer = (await client.post("/graphql", json=body)).json()
         finally:
             _MEASURED.reset(token)
     assert "errors" not in answer, answer

@@ -298,6 +298,8 @@ ERRORS = [
     ('{ flow(flowId: "flow-1") { flowId runs(first: 1, after: "x") { totalCount } } }', None),
     ('{ node(id: "%%%") { id } other: node(id: "RmxvdzpmbG93LTE") { id } }', None),
     ('{ nodes(ids: ["RmxvdzpmbG93LTE", "???"]) { id } }', None),
+    # several root fields fail: the first to fail nulls the data, as graphql-core reports it
+    ('{ node(id: "") { id } nodes(ids: [""]) { id } runs(after: "0") { totalCount } }', None),
     # refused before running: limits, page sizes, variables
     ("{ flows(first: 0) { totalCount } }", None),
     ("query($n: Int) { flows(first: $n) { totalCount } }", {"n": "ten"}),

@@ -251,14 +251,17 @@ class Execution:
                     out[entry.key] = None  # filled once its batch is in
         if batched:
             rows = [item[0] for item in group.items]
-            answers = await asyncio.gather(
-                *(self._batch(type_, entry, rows) for entry in batched)
-            )
-            for entry, values in zip(batched, answers, strict=True):
+
+            async def fill(entry: _Entry) -> None:
+                # Completed as soon as its batch is in: errors are met in the order graphql-core
+                # meets them (the first to fail nulls the parent, the later ones are dropped).
+                values = await self._batch(type_, entry, rows)
                 shape = entry.shape
                 assert shape is not None
                 for (_row, out, slot), value in zip(group.items, values, strict=True):
                     self._complete(shape, value, out, entry.key, slot, type_, entry, children)
+
+            await asyncio.gather(*(fill(entry) for entry in batched))
         if children:
             await asyncio.gather(*(self._level(child) for child in children.values()))
 

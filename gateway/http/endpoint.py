@@ -311,6 +311,7 @@ class GraphQLEndpoint:
             else None
         )
         plan = self._plan(query, operation, operation_name)
+        result: Any  # graphql-core's ExecutionResult, or strawberry's
         try:
             async with asyncio.timeout(deadline):
                 if plan is not None:

@@ -70,23 +70,19 @@ def _shape(type_: GraphQLOutputType) -> _Shape:
 
 
 _SHAPES: dict[tuple[str, str], _Shape] = {}
+_TYPENAME = _Shape("leaf", False, type_name="String")
 
 
-class _Slot:
-    """Where a value sits: its container (object or list), its key there, whether it may be
-    null, and the slot of the container itself."""
-
-    __slots__ = ("container", "key", "nullable", "parent")
-
-    def __init__(self, container: Any, key: str | int, nullable: bool, parent: _Slot | None):
-        self.container, self.key, self.nullable, self.parent = container, key, nullable, parent
+# Where a value sits: (its container, object or list; its key there; whether it may be null;
+# the slot of the container itself, None for the data). A tuple: one is made per object.
+_Slot = tuple[Any, "str | int", bool, Any]
 
 
 def _path(slot: _Slot | None, key: str | int) -> list[str | int]:
     keys = [key]
     while slot is not None:
-        keys.append(slot.key)
-        slot = slot.parent
+        keys.append(slot[1])
+        slot = slot[3]
     keys.reverse()
     return keys
 
@@ -108,7 +104,7 @@ class _Entry:
     name: str
     nodes: list[FieldNode]
     spec: Sync | Batch | None  # None: __typename
-    shape: _Shape | None
+    shape: _Shape
 
 
 class Execution:
@@ -197,7 +193,7 @@ class Execution:
         for key, nodes in self._collect(type_, selection_sets).items():
             name = nodes[0].name.value
             if name == "__typename":
-                entries.append(_Entry(key, name, nodes, None, None))
+                entries.append(_Entry(key, name, nodes, None, _TYPENAME))
                 continue
             shape = _SHAPES.get((type_.name, name))
             if shape is None:
@@ -224,31 +220,41 @@ class Execution:
         entries = self._entries_of(type_, group.selection_sets)
         ctx = self.ctx
         children: dict[tuple[str, int], _Group] = {}
-        batched: list[_Entry] = []
+        template = dict.fromkeys(entry.key for entry in entries)  # the answer's key order
+        leaves, others, batched, typenames = [], [], [], []
         for entry in entries:
-            if isinstance(entry.spec, Batch):
+            if entry.spec is None:
+                typenames.append(entry.key)
+            elif isinstance(entry.spec, Batch):
                 batched.append(entry)
+            elif entry.shape.kind == "leaf":
+                leaves.append((entry.key, entry.spec.get, entry.shape.nullable, entry))
+            else:
+                others.append(entry)
         type_name = type_.name
+        complete = self._complete
         for row, out, slot in group.items:
-            for entry in entries:
+            out.update(template)
+            for key in typenames:
+                out[key] = type_name
+            for key, get, nullable, entry in leaves:
+                try:
+                    value = get(row, ctx)
+                except Exception as error:  # a field error, like a resolver's
+                    complete(entry.shape, error, out, key, slot, type_, entry, children)
+                    continue
+                if value is not None:
+                    out[key] = value
+                elif not nullable:
+                    complete(entry.shape, None, out, key, slot, type_, entry, children)
+            for entry in others:
                 spec = entry.spec
-                if spec is None:
-                    out[entry.key] = type_name
-                elif isinstance(spec, Sync):
-                    try:
-                        value = spec.get(row, ctx)
-                    except Exception as error:  # a field error, like a resolver's
-                        value = error
-                    shape = entry.shape
-                    assert shape is not None
-                    if shape.kind == "leaf" and value is not None and not isinstance(
-                        value, Exception
-                    ):
-                        out[entry.key] = value
-                    else:
-                        self._complete(shape, value, out, entry.key, slot, type_, entry, children)
-                else:
-                    out[entry.key] = None  # filled once its batch is in
+                assert isinstance(spec, Sync)
+                try:
+                    value = spec.get(row, ctx)
+                except Exception as error:  # a field error, like a resolver's
+                    value = error
+                complete(entry.shape, value, out, entry.key, slot, type_, entry, children)
         if batched:
             rows = [item[0] for item in group.items]
 
@@ -257,9 +263,8 @@ class Execution:
                 # meets them (the first to fail nulls the parent, the later ones are dropped).
                 values = await self._batch(type_, entry, rows)
                 shape = entry.shape
-                assert shape is not None
                 for (_row, out, slot), value in zip(group.items, values, strict=True):
-                    self._complete(shape, value, out, entry.key, slot, type_, entry, children)
+                    complete(shape, value, out, entry.key, slot, type_, entry, children)
 
             await asyncio.gather(*(fill(entry) for entry in batched))
         if children:
@@ -304,9 +309,21 @@ class Execution:
         elif kind == "list":
             items: list[Any] = [None] * len(value)
             container[key] = items
-            list_slot = _Slot(container, key, shape.nullable, slot)
+            list_slot = (container, key, shape.nullable, slot)
             inner = shape.of
             assert inner is not None
+            if inner.kind == "object":  # the common case, without a call per item
+                append = self._group(inner.type_name, entry, children).items.append
+                for index, element in enumerate(value):
+                    if element is None or isinstance(element, Exception):
+                        self._complete(
+                            inner, element, items, index, list_slot, parent, entry, children
+                        )
+                    else:
+                        answer: dict[str, Any] = {}
+                        items[index] = answer
+                        append((element, answer, (items, index, inner.nullable, list_slot)))
+                return
             for index, element in enumerate(value):
                 self._complete(inner, element, items, index, list_slot, parent, entry, children)
         else:
@@ -314,16 +331,23 @@ class Execution:
                 type_name, value = value
             else:
                 type_name = shape.type_name
-            answer: dict[str, Any] = {}
+            answer = {}
             container[key] = answer
-            group_key = (type_name, id(entry.nodes))
-            group = children.get(group_key)
-            if group is None:
-                child_type = self.schema.get_type(type_name)
-                assert isinstance(child_type, GraphQLObjectType)
-                selection_sets = [n.selection_set for n in entry.nodes if n.selection_set]
-                group = children[group_key] = _Group(child_type, selection_sets)
-            group.items.append((value, answer, _Slot(container, key, shape.nullable, slot)))
+            group = self._group(type_name, entry, children)
+            group.items.append((value, answer, (container, key, shape.nullable, slot)))
+
+    def _group(
+        self, type_name: str, entry: _Entry, children: dict[tuple[str, int], _Group]
+    ) -> _Group:
+        """The next level's group of this field's objects of one type."""
+        group_key = (type_name, id(entry.nodes))
+        group = children.get(group_key)
+        if group is None:
+            child_type = self.schema.get_type(type_name)
+            assert isinstance(child_type, GraphQLObjectType)
+            selection_sets = [n.selection_set for n in entry.nodes if n.selection_set]
+            group = children[group_key] = _Group(child_type, selection_sets)
+        return group
 
     def _null(self, container: Any, key: str | int, nullable: bool, slot: _Slot | None) -> bool:
         """Nulls the failed position, or the nearest one above that may be null; whether the
@@ -334,8 +358,8 @@ class Execution:
         if nullable:
             container[key] = None
             return True
-        while slot is not None and not slot.nullable:
-            slot = slot.parent
+        while slot is not None and not slot[2]:
+            slot = slot[3]
         if slot is None:
             if self.data_nulled:
                 return False
@@ -343,9 +367,10 @@ class Execution:
             return True
         if self._gone(slot):
             return False
-        slot.container[slot.key] = None
-        self._nulled.add((id(slot.container), slot.key))
-        self._kept.append(slot.container)
+        container, key = slot[0], slot[1]
+        container[key] = None
+        self._nulled.add((id(container), key))
+        self._kept.append(container)
         return True
 
     def _gone(self, slot: _Slot | None) -> bool:
@@ -353,7 +378,7 @@ class Execution:
         if self.data_nulled:
             return True
         while slot is not None:
-            if (id(slot.container), slot.key) in self._nulled:
+            if (id(slot[0]), slot[1]) in self._nulled:
                 return True
-            slot = slot.parent
+            slot = slot[3]
         return False

@@ -168,13 +168,13 @@ async def _error_docs(ctx: Context, rows: Sequence[Any], args: dict[str, Any]) -
     return [v.app_docs_url(app) for app in apps]
 
 
-CONNECTION = {
+CONNECTION: dict[str, Sync | Batch] = {
     "nodes": Sync(lambda listing, _ctx: listing.rows),
     "edges": Sync(lambda listing, _ctx: listing.edges()),
     "pageInfo": Sync(lambda listing, _ctx: listing.page_info()),
     "totalCount": Batch(_count),
 }
-EDGE = {"cursor": item(0), "node": item(1)}
+EDGE: dict[str, Sync | Batch] = {"cursor": item(0), "node": item(1)}
 
 FIELDS: dict[str, dict[str, Sync | Batch]] = {
     "Query": {

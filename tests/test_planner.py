@@ -437,3 +437,32 @@ async def test_peer_bench_statement_counts(apps: tuple[Any, Any, str]) -> None:
             planned = await _count(apps[0], both.planned, document, variables)
             strawberry = await _count(apps[1], both.strawberry, document, variables)
             assert planned == strawberry == expected, (name, planned, strawberry)
+
+
+async def test_a_missing_parent_nulls_alike(settings: Settings) -> None:
+    """An integration whose flow row is gone: its non-null ``flow`` fails, and the null moves
+    up to the nearest nullable field (the root lookup, or the whole data for a list)."""
+    from sqlalchemy import delete
+
+    from gateway.db import tables as t
+
+    planned, strawberry = planned_apps(settings)
+    account_id = f"plan-{uuid.uuid4().hex[:8]}"
+    try:
+        await seed(planned, account_id)
+        async with planned.state.services.db.transaction() as conn:
+            flows = t.flows
+            await conn.execute(
+                delete(flows).where(flows.c.account_id == account_id, flows.c.flow_id == "flow-1")
+            )
+        async with clients((planned, strawberry, account_id), "viewer") as both:
+            one = await both.same('{ integration(integrationId: "int-0") { flow { flowId } } }')
+            listed = await both.same("{ integrations { nodes { integrationId flow { name } } } }")
+            runs = await both.same('{ run(runId: "r-0-0") { runId integration { flow { id } } } }')
+    finally:
+        for app in (planned, strawberry):
+            await app.state.services.close()
+    assert one["data"] == {"integration": None}
+    assert listed["data"] is None
+    assert runs["data"] == {"run": None}
+    assert {err["extensions"]["code"] for err in one["errors"] + listed["errors"]} == {"INTERNAL"}

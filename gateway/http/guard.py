@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, specified_rules
+from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 
 from gateway.http.documents import DOCUMENTS, LIMITS
@@ -28,10 +29,11 @@ def refusals(
     document: DocumentNode,
     operation_name: str | None,
     variables: dict[str, Any] | None,
+    rules: tuple[type[ASTValidationRule], ...] = VALIDATION_RULES,
 ) -> list[GraphQLError]:
     """Why an operation may not run: its document's validation errors (cached), else the cost
     limits with these variables. Both executors ask this, before anything runs."""
-    errors = DOCUMENTS.get(query).validation_errors(schema, VALIDATION_RULES, LIMITS)
+    errors = DOCUMENTS.get(query).validation_errors(schema, rules, LIMITS)
     if not errors:
         errors = check_operation(schema, document, operation_name, variables, LIMITS)
     return errors
@@ -64,9 +66,13 @@ class OperationGuard(SchemaExtension):
         ctx = self.execution_context
         assert ctx.query is not None
         assert ctx.graphql_document is not None
-        assert tuple(ctx.validation_rules) == VALIDATION_RULES
         ctx.pre_execution_errors = refusals(
-            ctx.schema._schema, ctx.query, ctx.graphql_document, ctx.operation_name, ctx.variables
+            ctx.schema._schema,
+            ctx.query,
+            ctx.graphql_document,
+            ctx.operation_name,
+            ctx.variables,
+            tuple(ctx.validation_rules),
         )
         yield
 

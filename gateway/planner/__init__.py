@@ -60,5 +60,7 @@ async def execute(
             data, field_errors = await Execution(schema, plan, ctx, coerced).run()
             result = ExecutionResult(data, field_errors or None)
     if result.errors:
-        result.errors = code_errors(result.errors, ctx.request_id, operation_name)
+        # Logged under the operation's own name, as strawberry does, even when not sent.
+        name = plan.operation.name.value if plan.operation.name else operation_name
+        result.errors = code_errors(result.errors, ctx.request_id, name)
     return result

@@ -81,7 +81,8 @@ def _loaded(loader_name: str, key: Callable[[Any], Any]) -> Batch:
 
     async def load(ctx: Context, rows: Sequence[Any], _args: dict[str, Any]) -> list[Any]:
         keys = [key(row) for row in rows]
-        wanted = [k for k in keys if k is not None]
+        # Each key once: many steps share a run and an app.
+        wanted = [k for k in dict.fromkeys(keys) if k is not None]
         found = await getattr(ctx.loaders, loader_name).load_many(wanted) if wanted else []
         by_key = dict(zip(wanted, found, strict=True))
         return [None if k is None else by_key[k] for k in keys]

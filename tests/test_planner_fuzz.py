@@ -2,7 +2,7 @@
 executor and by strawberry, on seeded data, on both backends.
 
 Fixed seed (derandomize) so every run sends the same queries; GATEWAY_PLANNER_EXAMPLES raises
-the number of examples per backend (default 150; 2,000 and more for a thorough run).
+the number of examples per backend (default 200; 2,000 and more for a thorough run).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tests.test_fuzz import SCALARS
 from tests.test_planner import _diff, normalised, planned_apps, seed
 
 T = TypeVar("T")
-EXAMPLES = int(os.environ.get("GATEWAY_PLANNER_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("GATEWAY_PLANNER_EXAMPLES", "200"))
 
 
 class Pairs:

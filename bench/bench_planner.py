@@ -8,8 +8,9 @@ For each backend (a SQLite file; a PostgreSQL database ``gw_bench_<random>`` whe
    flow has N / 50 integrations of 50 runs of 5 steps, each with a payload);
 2. for GATEWAY_PLANNER=on and =off, start a real server (``gateway serve``: uvicorn, uvloop,
    httptools) in a subprocess; check that both answer each query alike; then per query:
-   the median latency of sequential requests, and C concurrent clients for D seconds:
-   requests/s, p50/p99, and the server process's CPU (utime + stime from /proc) per request;
+   the median latency and server CPU of sequential requests, and C concurrent clients for D
+   seconds: requests/s, p50/p99, and the server process's CPU (utime + stime from /proc) per
+   request;
 3. print the figures and the on/off ratios, and the memory of one cached plan per query.
 
 The load generator shares the machine with the server and the database: requests/s are for
@@ -38,7 +39,7 @@ import orjson
 # This checkout's gateway (and the shared helpers beside this file), whatever is installed.
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-import bench_api  # the shared database, seeding and server helpers
+import bench_api  # noqa: E402  (the shared database, seeding and server helpers)
 
 QUERIES = Path(__file__).resolve().parent / "queries"
 NAMES = {"q1": "Q1 list", "q2": "Q2 deep", "q3": "Q3 payload"}
@@ -72,7 +73,9 @@ async def measure(
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=120) as c:
+        cpu_before = cpu_seconds(pid)
         sequential = [(await post(c, body))[0] for _ in range(7)]
+        cpu_sequential = (cpu_seconds(pid) - cpu_before) / len(sequential)
         latencies: list[float] = []
         warm_until = time.perf_counter() + 1.0
         stop_at = warm_until + duration
@@ -98,6 +101,7 @@ async def measure(
         "p50": bench_api.percentile(latencies, 50) * 1000,
         "p99": bench_api.percentile(latencies, 99) * 1000,
         "c1": statistics.median(sequential) * 1000,
+        "c1cpu": cpu_sequential * 1000,
         "cpu": cpu / n * 1000 if n else float("nan"),
         "requests": n,
     }
@@ -182,10 +186,10 @@ def report(backend: str, results: dict[tuple[str, bool], Any], runs: int) -> Non
     out = bench_api.out
     out(f"\n### {backend}, {runs:,} runs")
     out(
-        "| query | planner | req/s | CPU ms/req | p50 ms | p99 ms | c=1 ms | bytes |"
-        " req/s on/off | CPU off/on |"
+        "| query | planner | req/s | CPU ms/req | p50 ms | p99 ms | c=1 ms | c=1 CPU ms/req |"
+        " bytes | req/s on/off | CPU off/on |"
     )
-    out("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, label in NAMES.items():
         on, off = results[(name, True)], results[(name, False)]
         for planner, r in (("on", on), ("off", off)):
@@ -196,7 +200,7 @@ def report(backend: str, results: dict[tuple[str, bool], Any], runs: int) -> Non
             )
             out(
                 f"| {label} | {planner} | {r['rps']:.1f} | {r['cpu']:.2f} | {r['p50']:.1f} |"
-                f" {r['p99']:.1f} | {r['c1']:.1f} | {r['bytes']:,} |{ratios}"
+                f" {r['p99']:.1f} | {r['c1']:.1f} | {r['c1cpu']:.1f} | {r['bytes']:,} |{ratios}"
             )
 
 

@@ -244,7 +244,8 @@ query Nodes($ids: [ID!]!) {
     ... on Integration { integrationId lastRunStatus }
     ... on Run { runId networkCode networkCodeText failedStep { stepId } }
     ... on Step { stepId payload { response { statusCode } } }
-    ... on EndUser { userId tasksConsumed taskLimit tasksRemaining tasksConsumedInPeriod userStatus: status }
+    ... on EndUser { userId tasksConsumed taskLimit tasksRemaining tasksConsumedInPeriod
+                     userStatus: status }
     ...NodeId
   }
 }

@@ -51,6 +51,10 @@ def create_app(
         # allocate. Large answers trigger them often; walking the schema each time cost a
         # deep query about as much as building it.
         gc.freeze()
+        # A deep view allocates some 100,000 objects: with the default first threshold (700)
+        # the young generations were collected over a hundred times per request. Measured on
+        # the deep view, four at a time: 12-15 % less CPU per request.
+        gc.set_threshold(10_000, 50, 50)
         sweeps = asyncio.create_task(run_period_sweeps(services.db, settings.period_sweep_seconds))
         try:
             async with background(services) if background else contextlib.nullcontext():

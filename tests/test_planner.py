@@ -479,3 +479,48 @@ async def test_a_missing_parent_nulls_alike(settings: Settings) -> None:
     assert listed["data"] is None
     assert runs["data"] == {"run": None}
     assert {err["extensions"]["code"] for err in one["errors"] + listed["errors"]} == {"INTERNAL"}
+
+
+async def test_the_setting_chooses_the_executor(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the planner on, a planned query never reaches strawberry's execution; with
+    GATEWAY_PLANNER=off it never reaches the planner."""
+    from gateway import planner
+
+    ran: list[str] = []
+    planned_execute = planner.execute
+    strawberry_execute = schema.execute
+
+    async def through_planner(*args: Any, **kwargs: Any) -> Any:
+        ran.append("planner")
+        return await planned_execute(*args, **kwargs)
+
+    async def through_strawberry(*args: Any, **kwargs: Any) -> Any:
+        ran.append("strawberry")
+        return await strawberry_execute(*args, **kwargs)
+
+    monkeypatch.setattr(planner, "execute", through_planner)
+    monkeypatch.setattr(schema, "execute", through_strawberry)
+    await pair.same(PEER_DOCUMENTS["q1"], {"flowId": "flow-1"})
+    assert ran == ["planner", "strawberry"]
+
+
+async def test_each_operation_of_a_document_is_planned_or_not_on_its_own(pair: Pair) -> None:
+    document = """query Flows { flows { totalCount } }
+    query Schema { __schema { queryType { name } } }
+    mutation Off { disableIntegration(integrationId: "int-0") { status } }"""
+    assert DOCUMENTS.get(document).plan(schema._schema, "Flows", VALIDATION_RULES, LIMITS)
+    assert not DOCUMENTS.get(document).plan(schema._schema, "Schema", VALIDATION_RULES, LIMITS)
+    for name in ("Flows", "Schema", "Off"):
+        headers = {"X-Request-Id": f"req-{name}"}
+        body = {"query": document, "operationName": name}
+        answers = [
+            (r.status_code, r.json())
+            for r in [
+                await client.post("/graphql", json=body, headers=headers)
+                for client in (pair.planned, pair.strawberry)
+            ]
+        ]
+        assert answers[0] == answers[1], name
+    assert answers[0][1]["errors"][0]["extensions"]["code"] == "FORBIDDEN"  # a viewer's mutation

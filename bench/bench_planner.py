@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The planned executor beside strawberry: the peer bench's Q1 (list page), Q2 (deep view) and
-Q3 (one payload), on a private database per backend, with the planner on and off, in one run.
+Q3 (one payload), and Q2's fields through aliases, fragments and @include, on a private
+database per backend, with the planner on and off, in one run.
 
 For each backend (a SQLite file; a PostgreSQL database ``gw_bench_<random>`` when one answers):
 
@@ -42,7 +43,12 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 import bench_api  # noqa: E402  (the shared database, seeding and server helpers)
 
 QUERIES = Path(__file__).resolve().parent / "queries"
-NAMES = {"q1": "Q1 list", "q2": "Q2 deep", "q3": "Q3 payload"}
+NAMES = {
+    "q1": "Q1 list",
+    "q2": "Q2 deep",
+    "q2_fragments": "Q2 with fragments",
+    "q3": "Q3 payload",
+}
 FLOW = "syn1-flow-00000"
 STEP_QUERY = '{ flow(flowId: "%s") { runs(first: 1) { nodes { steps(first: 1) { nodes { stepId } } } } } }'
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

@@ -31,6 +31,8 @@ from tests.test_read_batching import _MEASURED, ACCOUNT_INTEGRATIONS, DEEP, FLOW
 # The peer bench's documents (Q1 list page, Q2 deep view, Q3 one payload), as the bench sends them.
 QUERIES = Path(__file__).resolve().parents[1] / "bench" / "queries"
 PEER_DOCUMENTS = {name: (QUERIES / f"{name}.graphql").read_text() for name in ("q1", "q2", "q3")}
+# Q2's fields through aliases, fragments and @include.
+Q2_FRAGMENTS = (QUERIES / "q2_fragments.graphql").read_text()
 
 
 def planner_events() -> list[dict[str, Any]]:
@@ -345,6 +347,8 @@ async def test_peer_bench_documents(pair: Pair) -> None:
     ("query", "variables"),
     [
         (DEEP, {"n": 3}),
+        (Q2_FRAGMENTS, {"flowId": "flow-1"}),
+        (Q2_FRAGMENTS, {"flowId": "flow-1", "withPayload": False}),
         (FLOWS, {"n": 2}),
         (ACCOUNT_INTEGRATIONS, {"n": 2}),
         (FRAGMENTS, {"withRuns": True}),
@@ -385,7 +389,7 @@ def _plan(query: str) -> Any:
 
 
 SHAPES = [DEEP, FLOWS, ACCOUNT_INTEGRATIONS, FRAGMENTS, NODES, PAYLOADS, END_USERS, HISTORY]
-SHAPES += [LISTS, STATS, *PEER_DOCUMENTS.values()]
+SHAPES += [LISTS, STATS, Q2_FRAGMENTS, *PEER_DOCUMENTS.values()]
 
 
 def test_the_dashboard_shapes_are_planned() -> None:
@@ -439,14 +443,14 @@ async def _count(app: Any, client: httpx.AsyncClient, query: str, variables: Any
 # Q1: flow, integration page, its count. Q2: flow, integration page, run pages, trigger apps,
 # runs' integrations, step pages, steps' runs, payloads (the step apps are the trigger apps,
 # loaded already). Q3: step, payload.
-PEER_STATEMENTS = {"q1": 3, "q2": 8, "q3": 2}
+PEER_STATEMENTS = {"q1": 3, "q2": 8, "q3": 2, "q2_fragments": 8}
 
 
 async def test_peer_bench_statement_counts(apps: tuple[Any, Any, str]) -> None:
     variables = {"flowId": "flow-1", "stepId": "s-0-0-1"}
     async with clients(apps, "viewer") as both:
         for name, expected in PEER_STATEMENTS.items():
-            document = PEER_DOCUMENTS[name]
+            document = PEER_DOCUMENTS.get(name, Q2_FRAGMENTS)
             planned = await _count(apps[0], both.planned, document, variables)
             strawberry = await _count(apps[1], both.strawberry, document, variables)
             assert planned == strawberry == expected, (name, planned, strawberry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -45,6 +46,15 @@ def create_app(
         if migrate:
             await upgrade_async(settings.database_url)
         await services.broker.start()
+        # What exists once the server is up (modules, the schema, the engine) lives as long as
+        # the process: out of the collector's sight, a full collection walks only what requests
+        # allocate. Large answers trigger them often; walking the schema each time cost a
+        # deep query about as much as building it.
+        gc.freeze()
+        # A deep view allocates some 100,000 objects: with the default first threshold (700)
+        # the young generations were collected over a hundred times per request. Measured on
+        # the deep view, four at a time: 12-15 % less CPU per request.
+        gc.set_threshold(10_000, 50, 50)
         sweeps = [
             asyncio.create_task(run_period_sweeps(services.db, settings.period_sweep_seconds)),
             asyncio.create_task(services.notifier.run(settings.notifications_poll_seconds)),

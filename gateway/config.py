@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     rate_limit_ingest_events_per_second: int = Field(default=2000, ge=1)
     # When set, /metrics wants ``Authorization: Bearer <token>``; unset or empty: open.
     metrics_token: SecretStr | None = None
+    # Query operations the planned executor answers skip graphql-core's per-field resolution;
+    # off: every operation goes through strawberry.
+    planner: bool = True
     graphiql: bool = True
     console: bool = True
     retention_days: int = Field(default=30, ge=0, le=36_600)

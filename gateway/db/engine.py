@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import sqlite3
 import time
@@ -24,6 +25,7 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import orjson
 from sqlalchemy import event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -120,10 +122,21 @@ def _sqlite_listeners(engine: AsyncEngine, statement_timeout: float | None) -> N
     event.listen(engine.sync_engine, "before_cursor_execute", before_execute)
 
 
+def _json_loads(text: str | bytes) -> Any:
+    """Stored JSON (payload headers and objects) read with orjson, several times faster than
+    the standard library on a deep view's hundreds of payloads. The standard library reads
+    what orjson refuses (integers past 64 bits, written from a literal in a query)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def create_engine(url: str, statement_timeout: float | None = None, **kwargs: Any) -> AsyncEngine:
     """The process's engine; ``statement_timeout`` (seconds) bounds every statement."""
     parsed = make_url(url)
     kwargs.setdefault("hide_parameters", True)
+    kwargs.setdefault("json_deserializer", _json_loads)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(url, **kwargs)
         _sqlite_listeners(engine, statement_timeout)

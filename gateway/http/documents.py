@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from graphql import (
     DocumentNode,
@@ -38,6 +38,9 @@ from graphql.validation.validate import ValidationAbortedError
 from strawberry.schema.schema import validate_document
 
 from gateway.http.limits import QUERY_TOO_COMPLEX, QueryLimits, too_complex
+
+if TYPE_CHECKING:
+    from gateway.planner.compile import Plan
 
 __all__ = ["DOCUMENTS", "LIMITS", "Document", "DocumentCache", "Operation"]
 
@@ -63,7 +66,7 @@ class Operation:
 class Document:
     """A query text as parsed: its AST and operations, or the error that refused it."""
 
-    __slots__ = ("_validation", "ast", "error", "operations")
+    __slots__ = ("_plans", "_validation", "ast", "error", "operations")
 
     def __init__(
         self,
@@ -75,6 +78,8 @@ class Document:
         self.error = error
         self.operations = operations
         self._validation: tuple[int, list[GraphQLError]] | None = None
+        # The planned executor's plan per operation name (None: declined), for one schema.
+        self._plans: tuple[int, dict[str | None, Plan | None]] | None = None
 
     @property
     def refused_by_limit(self) -> bool:
@@ -95,6 +100,27 @@ class Document:
         errors = _repeated_fields(self.ast, limits) or _validate(schema, self.ast, rules)
         self._validation = (id(schema), errors)
         return errors
+
+
+    def plan(
+        self,
+        schema: GraphQLSchema,
+        operation_name: str | None,
+        rules: tuple[type[ASTValidationRule], ...],
+        limits: QueryLimits,
+    ) -> Plan | None:
+        """The planned executor's plan of a query operation, compiled once; None when the
+        document is not valid or the planner declines the operation."""
+        if self.ast is None or self.validation_errors(schema, rules, limits):
+            return None
+        if self._plans is None or self._plans[0] != id(schema):
+            self._plans = (id(schema), {})
+        plans = self._plans[1]
+        if operation_name not in plans:
+            from gateway.planner.compile import compile_plan
+
+            plans[operation_name] = compile_plan(schema, self.ast, operation_name)
+        return plans[operation_name]
 
 
 def _validate(

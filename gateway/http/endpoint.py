@@ -27,12 +27,14 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from gateway import planner
 from gateway.context import make_context
 from gateway.errors import CODES, GatewayError
 from gateway.http import graphiql, negotiation
 from gateway.http.access_log import RequestRecord, record_of
-from gateway.http.documents import DOCUMENTS, Operation
+from gateway.http.documents import DOCUMENTS, LIMITS, Operation
 from gateway.http.errors import coded, internal_message, log_errors
+from gateway.http.guard import VALIDATION_RULES
 from gateway.services import Services
 
 log = logging.getLogger("gateway.http")
@@ -315,15 +317,28 @@ class GraphQLEndpoint:
             if operation.kind == GraphQLOperationType.QUERY
             else None
         )
+        plan = self._plan(query, operation, operation_name)
+        result: Any  # graphql-core's ExecutionResult, or strawberry's
         try:
             async with asyncio.timeout(deadline):
-                result = await self.schema.execute(
-                    query,
-                    variable_values=variables,
-                    context_value=context,
-                    operation_name=operation_name,
-                    allowed_operation_types=allowed,
-                )
+                if plan is not None:
+                    result = await planner.execute(
+                        self.schema,
+                        query,
+                        DOCUMENTS.get(query),
+                        plan,
+                        operation_name,
+                        variables,
+                        context,
+                    )
+                else:
+                    result = await self.schema.execute(
+                        query,
+                        variable_values=variables,
+                        context_value=context,
+                        operation_name=operation_name,
+                        allowed_operation_types=allowed,
+                    )
         except TimeoutError:
             record.charge = context.rate_limit
             timeout = GraphQLError("", extensions={"code": "TIMEOUT"})
@@ -374,6 +389,14 @@ class GraphQLEndpoint:
             record.codes = ["RESPONSE_TOO_LARGE"]
             encoded = self._too_large(len(encoded), operation, request_id)
         return self._respond(encoded, status, media_type, request_id, headers)
+
+    def _plan(self, query: str, operation: Operation, operation_name: str | None) -> Any:
+        """The planned executor's plan for a query, when the planner is on and answers it."""
+        if not self.services.settings.planner or operation.kind != GraphQLOperationType.QUERY:
+            return None
+        return DOCUMENTS.get(query).plan(
+            self.schema._schema, operation_name, VALIDATION_RULES, LIMITS
+        )
 
     def _too_large(self, size: int | None, operation: Operation, request_id: str) -> bytes:
         limit = self.services.settings.max_response_bytes

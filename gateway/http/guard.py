@@ -13,12 +13,54 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, specified_rules
+from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from gateway.http.documents import DOCUMENTS, LIMITS
 from gateway.http.errors import coded, log_errors
 from gateway.http.limits import measure_operation
+
+# strawberry's default validation rules (it adds its own two in ``validate_document``).
+VALIDATION_RULES = tuple(specified_rules)
+
+
+async def admit(
+    context: Any,
+    schema: GraphQLSchema,
+    query: str,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    rules: tuple[type[ASTValidationRule], ...] = VALIDATION_RULES,
+) -> list[GraphQLError]:
+    """Why an operation may not run: its document's validation errors (cached), else the cost
+    limits with these variables, else its key's rate limits (charged here, when ``context``
+    has a limiter; the charge is kept as ``context.rate_limit``). Both executors ask this,
+    before anything runs."""
+    errors = DOCUMENTS.get(query).validation_errors(schema, rules, LIMITS)
+    if errors:
+        return errors
+    measure = measure_operation(schema, document, operation_name, variables, LIMITS)
+    if measure.errors:
+        return measure.errors
+    limiter = getattr(context, "rate_limiter", None)
+    if limiter is not None:
+        charge = await limiter.charge(context.principal, measure)
+        context.rate_limit = charge
+        if charge is not None and not charge.allowed:
+            return [charge.error()]
+    return []
+
+
+def code_errors(
+    errors: list[GraphQLError], request_id: str | None, operation_name: str | None
+) -> list[GraphQLError]:
+    """Every error coded (masked if unexpected), and logged once."""
+    errors = [coded(e, request_id) for e in errors]
+    log_errors(errors, request_id, operation_name)
+    return errors
 
 
 class OperationGuard(SchemaExtension):
@@ -39,21 +81,15 @@ class OperationGuard(SchemaExtension):
         ctx = self.execution_context
         assert ctx.query is not None
         assert ctx.graphql_document is not None
-        errors = DOCUMENTS.get(ctx.query).validation_errors(
-            ctx.schema._schema, ctx.validation_rules, LIMITS
+        ctx.pre_execution_errors = await admit(
+            ctx.context,
+            ctx.schema._schema,
+            ctx.query,
+            ctx.graphql_document,
+            ctx.operation_name,
+            ctx.variables,
+            tuple(ctx.validation_rules),
         )
-        if not errors:
-            measure = measure_operation(
-                ctx.schema._schema, ctx.graphql_document, ctx.operation_name, ctx.variables, LIMITS
-            )
-            errors = measure.errors
-            limiter = getattr(ctx.context, "rate_limiter", None)
-            if not errors and limiter is not None:
-                charge = await limiter.charge(ctx.context.principal, measure)
-                ctx.context.rate_limit = charge
-                if charge is not None and not charge.allowed:
-                    errors = [charge.error()]
-        ctx.pre_execution_errors = errors
         yield
 
     def on_operation(self) -> Iterator[None]:
@@ -71,8 +107,7 @@ class OperationGuard(SchemaExtension):
             return
         ctx = self.execution_context
         request_id = getattr(ctx.context, "request_id", None)
-        result.errors = [coded(e, request_id) for e in result.errors]
-        log_errors(result.errors, request_id, ctx.operation_name)
+        result.errors = code_errors(result.errors, request_id, ctx.operation_name)
         if _is_subscription(ctx):  # HTTP requests are counted by the access log
             services = getattr(ctx.context, "services", None)
             if services is not None:

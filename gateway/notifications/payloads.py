@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.db import reads, rows
 from gateway.links import Links
 from gateway.notifications import notices as n
+from gateway.present.values import network_code_text
 from gateway.times import iso
-from gateway.types.run import network_code_text
 
 Row = dict[str, Any]
 

@@ -1,4 +1,5 @@
-"""The connections: a page from a loader, turned into a Connection of API objects."""
+"""The lists: a page from a loader (or one statement for a root list) and its count, as a
+``Listing`` that either executor turns into a connection."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from gateway.context import Context
 from gateway.db import reads
 from gateway.db.queries import EndUserQuery, HistoryQuery
+from gateway.present.connection import Listing
 from gateway.resolvers import filters
 from gateway.resolvers.paging import window
 
@@ -28,21 +30,13 @@ async def flows(
     last: int | None,
     before: str | None,
     filter: Any,
-) -> Any:
-    from gateway.types.flow import Flow, FlowConnection
-    from gateway.types.node import make_connection
-
+) -> Listing:
     query = filters.flow_query(filter)
     win = window(reads.FLOW_ORDER, first, after, last, before)
     async with ctx.services.db.read() as conn:
         page = await reads.flow_page(conn, ctx.account_id, query, win)
-    return make_connection(
-        FlowConnection,
-        page,
-        reads.FLOW_ORDER,
-        "flow_id",
-        Flow.from_row,
-        lambda: ctx.loaders.count_of("flows", None, query),
+    return Listing(
+        page, reads.FLOW_ORDER, "flow_id", lambda: ctx.loaders.count_of("flows", None, query)
     )
 
 
@@ -57,11 +51,8 @@ async def integrations(
     search: str | None,
     filter: Any,
     order_by: Any,
-) -> Any:
+) -> Listing:
     """Integrations of a flow, of an end-user, or (parent "account") of the whole account."""
-    from gateway.types.integration import Integration, IntegrationConnection
-    from gateway.types.node import make_connection
-
     query = filters.integration_query(search, filter)
     order = _order("integration", order_by)
     win = window(order, first, after, last, before)
@@ -70,13 +61,10 @@ async def integrations(
             page = await reads.account_integration_page(conn, ctx.account_id, query, order, win)
     else:
         page = await ctx.loaders.integrations_of(parent, parent_id, query, order, win)
-    build = Integration.builder(ctx)
-    return make_connection(
-        IntegrationConnection,
+    return Listing(
         page,
         order,
         "integration_id",
-        build,
         lambda: ctx.loaders.count_of(f"integrations:{parent}", parent_id, query),
     )
 
@@ -92,11 +80,8 @@ async def runs(
     search: str | None,
     filter: Any,
     order_by: Any,
-) -> Any:
+) -> Listing:
     """Runs of an integration, of a flow, or (parent "account") of the whole account."""
-    from gateway.types.node import make_connection
-    from gateway.types.run import Run, RunConnection
-
     query = filters.run_query(search, filter)
     order = _order("run", order_by)
     win = window(order, first, after, last, before)
@@ -105,68 +90,48 @@ async def runs(
             page = await reads.account_run_page(conn, ctx.account_id, query, order, win)
     else:
         page = await ctx.loaders.runs_of(parent, parent_id, query, order, win)
-    return make_connection(
-        RunConnection,
-        page,
-        order,
-        "run_id",
-        Run.builder(ctx),
-        lambda: ctx.loaders.count_of(f"runs:{parent}", parent_id, query),
+    return Listing(
+        page, order, "run_id", lambda: ctx.loaders.count_of(f"runs:{parent}", parent_id, query)
     )
 
 
 async def steps_of_run(
     ctx: Context, run_id: str, first: int | None, after: str | None, filter: Any
-) -> Any:
-    from gateway.types.node import make_connection
-    from gateway.types.step import Step, StepConnection
-
+) -> Listing:
     query = filters.step_query(filter)
     win = window(reads.STEP_ORDER, first, after)
     page = await ctx.loaders.steps_of_run(run_id, query, win)
-    return make_connection(
-        StepConnection,
+    return Listing(
         page,
         reads.STEP_ORDER,
         "step_id",
-        Step.from_row,
         lambda: ctx.loaders.count_of("steps:run", run_id, query),
     )
 
 
 async def status_history(
     ctx: Context, integration_id: str, first: int | None, after: str | None
-) -> Any:
-    from gateway.types.history import IntegrationStatusChange, IntegrationStatusChangeConnection
-    from gateway.types.node import make_connection
-
+) -> Listing:
     win = window(reads.HISTORY_ORDER, first, after)
     page = await ctx.loaders.history_of(integration_id, win)
-    return make_connection(
-        IntegrationStatusChangeConnection,
+    return Listing(
         page,
         reads.HISTORY_ORDER,
         "integration_id",
-        IntegrationStatusChange.from_row,
         lambda: ctx.loaders.count_of("history:integration", integration_id, HistoryQuery()),
     )
 
 
 async def end_users_of_flow(
     ctx: Context, flow_id: str, first: int | None, after: str | None
-) -> Any:
-    from gateway.types.end_user import EndUser, EndUserConnection
-    from gateway.types.node import make_connection
-
+) -> Listing:
     query = EndUserQuery(flow_id)
     win = window(reads.END_USER_ORDER, first, after)
     async with ctx.services.db.read() as conn:
         page = await reads.end_user_page(conn, ctx.account_id, query, win)
-    return make_connection(
-        EndUserConnection,
+    return Listing(
         page,
         reads.END_USER_ORDER,
         "user_key",
-        EndUser.from_row,
         lambda: ctx.loaders.count_of("endUsers", None, query),
     )

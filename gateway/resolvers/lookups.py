@@ -1,9 +1,12 @@
-"""Single objects by engine ID or by global ID, always inside the caller's account."""
+"""Single objects by engine ID or by global ID, always inside the caller's account: their rows,
+with the type each is of, for either executor to present."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
+
+from aiodataloader import DataLoader
 
 from gateway.context import Context
 from gateway.db import accounts
@@ -11,22 +14,21 @@ from gateway.errors import BadUserInput
 from gateway.ids import decode_global_id, is_engine_id, is_user_id
 from gateway.limits import MAX_NODE_IDS
 
+# (type name, row)
+Found = tuple[str, Any]
 
-def _builders(ctx: Context) -> dict[str, tuple[Any, Any]]:
-    from gateway.types.end_user import EndUser
-    from gateway.types.flow import Flow
-    from gateway.types.integration import Integration
-    from gateway.types.run import Run
-    from gateway.types.step import Step
+NODE_TYPES = ("Flow", "Integration", "Run", "Step", "EndUser")
 
+
+def _loader(ctx: Context, type_name: str) -> DataLoader:
     loaders = ctx.loaders
     return {
-        "Flow": (loaders.flow, Flow.from_row),
-        "Integration": (loaders.integration, Integration.builder(ctx)),
-        "Run": (loaders.run, Run.builder(ctx)),
-        "Step": (loaders.step, Step.from_row),
-        "EndUser": (loaders.end_user, EndUser.from_row),
-    }
+        "Flow": loaders.flow,
+        "Integration": loaders.integration,
+        "Run": loaders.run,
+        "Step": loaders.step,
+        "EndUser": loaders.end_user,
+    }[type_name]
 
 
 def _may_exist(type_name: str, key: str) -> bool:
@@ -34,22 +36,21 @@ def _may_exist(type_name: str, key: str) -> bool:
     return is_user_id(key) if type_name == "EndUser" else is_engine_id(key)
 
 
-async def by_key(ctx: Context, type_name: str, engine_id: str) -> Any:
-    loader, build = _builders(ctx)[type_name]
+async def by_key(ctx: Context, type_name: str, engine_id: str) -> Found | None:
     if not _may_exist(type_name, engine_id):
         return None  # no such ID can exist
-    row = await loader.load(engine_id)
-    return None if row is None else build(row)
+    row = await _loader(ctx, type_name).load(engine_id)
+    return None if row is None else (type_name, row)
 
 
-async def node(ctx: Context, global_id: str) -> Any:
+async def node(ctx: Context, global_id: str) -> Found | None:
     type_name, engine_id = decode_global_id(global_id)
-    if type_name not in _builders(ctx):
+    if type_name not in NODE_TYPES:
         return None
     return await by_key(ctx, type_name, engine_id)
 
 
-async def nodes(ctx: Context, global_ids: list[str]) -> list[Any]:
+async def nodes(ctx: Context, global_ids: list[str]) -> list[Found | None]:
     if len(global_ids) > MAX_NODE_IDS:
         raise BadUserInput(f"nodes takes at most {MAX_NODE_IDS} IDs, got {len(global_ids)}.")
     return list(await asyncio.gather(*(node(ctx, gid) for gid in global_ids)))

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from gateway.actions.task_limits import end_user_status
-from gateway.ids import encode_global_id
+from gateway.present import values
 from gateway.resolvers import lists
-from gateway.types.node import Connection, Node
+from gateway.types.node import Connection, Node, make_connection
 from gateway.types.scalars import DateTime
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class EndUser(Node):
     @classmethod
     def from_row(cls, row: Any) -> EndUser:
         return cls(
-            id=strawberry.ID(encode_global_id("EndUser", row.user_id)),
+            id=strawberry.ID(values.global_id("EndUser", row.user_id)),
             user_id=row.user_id,
             tasks_consumed=row.tasks_consumed,
             task_limit=row.task_limit,
@@ -56,15 +56,11 @@ class EndUser(Node):
         "were ingested); 0 without a limit."
     )
     def tasks_consumed_in_period(self) -> int:
-        if self.limit_resets_at is None or self.limit_resets_at <= datetime.now(UTC):
-            return 0
-        return self._period_tasks
+        return values.tasks_in_period(self.limit_resets_at, self._period_tasks, datetime.now(UTC))
 
     @strawberry.field(description="Null without a limit.")
     def tasks_remaining(self) -> int | None:
-        if self.task_limit is None:
-            return None
-        return max(0, self.task_limit - self.tasks_consumed_in_period())
+        return values.tasks_remaining(self.task_limit, self.tasks_consumed_in_period())
 
     @strawberry.field(
         description="ACTIVE if an integration is ENABLED, PAUSED if paused for "
@@ -85,9 +81,12 @@ class EndUser(Node):
         filter: Annotated[IntegrationFilter, strawberry.lazy(_FILTERS)] | None = None,
         order_by: Annotated[IntegrationOrder, strawberry.lazy(_FILTERS)] | None = None,
     ) -> Annotated[IntegrationConnection, strawberry.lazy("gateway.types.integration")]:
-        return await lists.integrations(
+        from gateway.types.integration import Integration, IntegrationConnection
+
+        listing = await lists.integrations(
             info.context, "user", self.user_id, first, after, last, before, None, filter, order_by
         )
+        return make_connection(IntegrationConnection, listing, Integration.builder(info.context))
 
 
 @strawberry.type

@@ -4,11 +4,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from gateway.ids import encode_global_id
+from gateway.present.values import global_id
 from gateway.resolvers import lists, stats
 from gateway.types.arguments import IntegrationSearch, RunSearch
 from gateway.types.enums import FlowStatus, IntegrationStatus
-from gateway.types.node import Connection, Node
+from gateway.types.node import Connection, Node, make_connection
 from gateway.types.scalars import DateTime
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class Flow(Node):
     @classmethod
     def from_row(cls, row: Any) -> Flow:
         return cls(
-            id=strawberry.ID(encode_global_id("Flow", row.flow_id)),
+            id=strawberry.ID(global_id("Flow", row.flow_id)),
             flow_id=row.flow_id,
             name=row.name,
             status=FlowStatus(row.status),
@@ -106,15 +106,21 @@ class Flow(Node):
         filter: Annotated[IntegrationFilter, strawberry.lazy(_FILTERS)] | None = None,
         order_by: Annotated[IntegrationOrder, strawberry.lazy(_FILTERS)] | None = None,
     ) -> Annotated[IntegrationConnection, strawberry.lazy("gateway.types.integration")]:
-        return await lists.integrations(
+        from gateway.types.integration import Integration, IntegrationConnection
+
+        listing = await lists.integrations(
             info.context, "flow", self.flow_id, first, after, last, before, search, filter, order_by
         )
+        return make_connection(IntegrationConnection, listing, Integration.builder(info.context))
 
     @strawberry.field(description="End-users with an integration of this flow, most recent first.")
     async def end_users(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
     ) -> Annotated[EndUserConnection, strawberry.lazy("gateway.types.end_user")]:
-        return await lists.end_users_of_flow(info.context, self.flow_id, first, after)
+        from gateway.types.end_user import EndUser, EndUserConnection
+
+        listing = await lists.end_users_of_flow(info.context, self.flow_id, first, after)
+        return make_connection(EndUserConnection, listing, EndUser.from_row)
 
     @strawberry.field(description="Runs across the flow's integrations.")
     async def runs(
@@ -128,9 +134,12 @@ class Flow(Node):
         filter: Annotated[RunFilter, strawberry.lazy(_FILTERS)] | None = None,
         order_by: Annotated[RunOrder, strawberry.lazy(_FILTERS)] | None = None,
     ) -> Annotated[RunConnection, strawberry.lazy("gateway.types.run")]:
-        return await lists.runs(
+        from gateway.types.run import Run, RunConnection
+
+        listing = await lists.runs(
             info.context, "flow", self.flow_id, first, after, last, before, search, filter, order_by
         )
+        return make_connection(RunConnection, listing, Run.builder(info.context))
 
 
 @strawberry.type

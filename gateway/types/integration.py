@@ -5,11 +5,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from gateway.ids import encode_global_id
+from gateway.present import values
 from gateway.resolvers import lists
 from gateway.types.arguments import RunSearch
 from gateway.types.enums import IntegrationStatus, LastRunStatus, PauseReason
-from gateway.types.node import Connection, Node
+from gateway.types.node import Connection, Node, make_connection
 from gateway.types.scalars import DateTime
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class Integration(Node):
 
         def build(row: Any) -> Integration:
             return cls(
-                id=strawberry.ID(encode_global_id("Integration", row.integration_id)),
+                id=strawberry.ID(values.global_id("Integration", row.integration_id)),
                 integration_id=row.integration_id,
                 user_id=row.user_id,
                 user_auth=row.user_auth,
@@ -52,7 +52,7 @@ class Integration(Node):
                 status=IntegrationStatus(row.status),
                 paused_reason=PauseReason(row.paused_reason) if row.paused_reason else None,
                 tasks_consumed=row.tasks_consumed,
-                url=links.integration(account_id, row.flow_id, row.integration_id),
+                url=values.integration_url(links, account_id, row),
                 _flow_id=row.flow_id,
             )
 
@@ -71,7 +71,15 @@ class Integration(Node):
     async def status_history(
         self, info: strawberry.Info, first: int | None = None, after: str | None = None
     ) -> Annotated[IntegrationStatusChangeConnection, strawberry.lazy("gateway.types.history")]:
-        return await lists.status_history(info.context, self.integration_id, first, after)
+        from gateway.types.history import (
+            IntegrationStatusChange,
+            IntegrationStatusChangeConnection,
+        )
+
+        listing = await lists.status_history(info.context, self.integration_id, first, after)
+        return make_connection(
+            IntegrationStatusChangeConnection, listing, IntegrationStatusChange.from_row
+        )
 
     @strawberry.field(description="Newest first unless orderBy says otherwise.")
     async def runs(
@@ -85,7 +93,9 @@ class Integration(Node):
         filter: Annotated[RunFilter, strawberry.lazy(_FILTERS)] | None = None,
         order_by: Annotated[RunOrder, strawberry.lazy(_FILTERS)] | None = None,
     ) -> Annotated[RunConnection, strawberry.lazy("gateway.types.run")]:
-        return await lists.runs(
+        from gateway.types.run import Run, RunConnection
+
+        listing = await lists.runs(
             info.context,
             "integration",
             self.integration_id,
@@ -97,6 +107,7 @@ class Integration(Node):
             filter,
             order_by,
         )
+        return make_connection(RunConnection, listing, Run.builder(info.context))
 
 
 @strawberry.type

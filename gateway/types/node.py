@@ -7,8 +7,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from gateway.cursors import encode_cursor
-from gateway.db.pages import Order, PageRows
+from gateway.present.connection import Listing
 
 T = TypeVar("T")
 
@@ -49,25 +48,18 @@ class Connection(Generic[T]):
 
 
 def make_connection(
-    cls: type[Connection[Any]],
-    page: PageRows,
-    order: Order,
-    id_column: str,
-    build: Callable[[Any], Any],
-    count: Callable[[], Awaitable[int]],
+    cls: type[Connection[Any]], listing: Listing, build: Callable[[Any], Any]
 ) -> Any:
-    cursors = [
-        encode_cursor(order.name, getattr(row, order.column), getattr(row, id_column))
-        for row in page.rows
-    ]
+    """A strawberry connection of ``listing``, its nodes built by ``build``."""
+    info = listing.page_info()
     return cls(
-        nodes=[build(row) for row in page.rows],
+        nodes=[build(row) for row in listing.rows],
         page_info=PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=cursors[0] if cursors else None,
-            end_cursor=cursors[-1] if cursors else None,
+            has_next_page=info.has_next_page,
+            has_previous_page=info.has_previous_page,
+            start_cursor=info.start_cursor,
+            end_cursor=info.end_cursor,
         ),
-        _cursors=cursors,
-        _count=count,
+        _cursors=listing.cursors(),
+        _count=listing.count,
     )

@@ -1,60 +1,23 @@
 """What a step sent and received, as stored (secrets redacted, large bodies truncated).
 
-Bodies count against the operation's response budget as they resolve: past it they resolve to
-null and the endpoint answers RESPONSE_TOO_LARGE instead of the data.
+Bodies count against the operation's response budget as they resolve (see
+``gateway.present.payload``): past it they resolve to null and the endpoint answers
+RESPONSE_TOO_LARGE instead of the data.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import strawberry
 
 from gateway.context import Context
+from gateway.present import payload as present
 from gateway.types.scalars import JSON
-
-# orjson writes at most 254 levels of nesting; deeper stored JSON is shown as null.
-MAX_JSON_DEPTH = 200
-
-
-def _depth_within(value: Any, limit: int) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return False
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return True
-
-
-def presentable(value: Any, text: str | None = None) -> Any:
-    """``value`` if the answer can carry it, None if it nests too deeply. ``text``, the JSON it
-    was parsed from, lets shallow documents skip the walk (fewer brackets than the limit)."""
-    if text is not None and text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
-        return value
-    if isinstance(value, dict | list) and not _depth_within(value, MAX_JSON_DEPTH):
-        return None
-    return value
-
-
-def _parse_json(body: str | None, truncated: bool) -> Any:
-    if body is None or truncated:
-        return None
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    return presentable(parsed, body)
 
 
 def _charged(info: strawberry.Info[Context, None], body: str | None) -> str | None:
-    if body is None or info.context.budget.take(len(body)):
-        return body
-    return None
+    return present.charged(info.context.budget, body)
 
 
 @strawberry.type
@@ -64,7 +27,7 @@ class HttpHeader:
 
 
 def _headers(pairs: list[list[str]] | None) -> list[HttpHeader]:
-    return [HttpHeader(name=n, value=v) for n, v in pairs or []]
+    return [HttpHeader(name=n, value=v) for n, v in present.headers(pairs)]
 
 
 @strawberry.type
@@ -82,7 +45,7 @@ class HttpRequest:
 
     @strawberry.field(description="The body parsed as JSON; null if it is not JSON or truncated.")
     def body_json(self, info: strawberry.Info[Context, None]) -> JSON | None:
-        return _parse_json(_charged(info, self.stored_body), self.truncated)
+        return present.parse_json(_charged(info, self.stored_body), self.truncated)
 
 
 @strawberry.type
@@ -99,7 +62,7 @@ class HttpResponse:
 
     @strawberry.field(description="The body parsed as JSON; null if it is not JSON or truncated.")
     def body_json(self, info: strawberry.Info[Context, None]) -> JSON | None:
-        return _parse_json(_charged(info, self.stored_body), self.truncated)
+        return present.parse_json(_charged(info, self.stored_body), self.truncated)
 
 
 @strawberry.type
@@ -117,13 +80,13 @@ class Payload:
     @classmethod
     def from_row(cls, row: Any) -> Payload:
         response = None
-        if row.response_status is not None:
+        if present.has_response(row):
             response = HttpResponse(
                 status_code=row.response_status,
                 headers=_headers(row.response_headers),
                 stored_body=row.response_body,
-                size_bytes=row.response_size or 0,
-                truncated=bool(row.response_truncated),
+                size_bytes=present.response_size(row),
+                truncated=present.response_truncated(row),
             )
         return cls(
             request=HttpRequest(
@@ -135,8 +98,5 @@ class Payload:
                 truncated=row.request_truncated,
             ),
             response=response,
-            objects=[
-                PayloadObject(key=o["key"], value=presentable(o.get("value")))
-                for o in row.objects
-            ],
+            objects=[PayloadObject(key=k, value=v) for k, v in present.objects(row)],
         )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from strawberry.permission import BasePermission
 
 from gateway.auth.permissions import CanRead
+from gateway.context import Context
 from gateway.errors import NotFound
 from gateway.limits import MAX_NODE_IDS
 from gateway.resolvers import lists, lookups
@@ -28,22 +31,39 @@ from gateway.types.filters import (
 )
 from gateway.types.flow import Flow, FlowConnection
 from gateway.types.integration import Integration, IntegrationConnection
-from gateway.types.node import Node
+from gateway.types.node import Node, make_connection
 from gateway.types.run import Run, RunConnection
 from gateway.types.step import Step
 
 READ: list[type[BasePermission]] = [CanRead]
 
 
+def _built(ctx: Context, found: lookups.Found | None) -> Any:
+    """The strawberry object of a looked-up row."""
+    if found is None:
+        return None
+    type_name, row = found
+    if type_name == "Flow":
+        return Flow.from_row(row)
+    if type_name == "Integration":
+        return Integration.builder(ctx)(row)
+    if type_name == "Run":
+        return Run.builder(ctx)(row)
+    if type_name == "Step":
+        return Step.from_row(row)
+    return EndUser.from_row(row)
+
+
 @strawberry.type
 class NodeQueries:
     @strawberry.field(permission_classes=READ, description="Null for another account's ID.")
     async def node(self, info: strawberry.Info, id: GlobalId) -> Node | None:
-        return await lookups.node(info.context, id)
+        return _built(info.context, await lookups.node(info.context, id))
 
     @strawberry.field(permission_classes=READ, description=f"At most {MAX_NODE_IDS} IDs.")
     async def nodes(self, info: strawberry.Info, ids: GlobalIds) -> list[Node | None]:
-        return await lookups.nodes(info.context, list(ids))
+        found = await lookups.nodes(info.context, list(ids))
+        return [_built(info.context, typed) for typed in found]
 
     @strawberry.field(permission_classes=READ)
     async def viewer(self, info: strawberry.Info) -> Account:
@@ -57,25 +77,27 @@ class NodeQueries:
 class LookupQueries:
     @strawberry.field(permission_classes=READ)
     async def flow(self, info: strawberry.Info, flow_id: LookupEngineId) -> Flow | None:
-        return await lookups.by_key(info.context, "Flow", flow_id)
+        return _built(info.context, await lookups.by_key(info.context, "Flow", flow_id))
 
     @strawberry.field(permission_classes=READ)
     async def integration(
         self, info: strawberry.Info, integration_id: LookupEngineId
     ) -> Integration | None:
-        return await lookups.by_key(info.context, "Integration", integration_id)
+        return _built(
+            info.context, await lookups.by_key(info.context, "Integration", integration_id)
+        )
 
     @strawberry.field(permission_classes=READ)
     async def run(self, info: strawberry.Info, run_id: LookupEngineId) -> Run | None:
-        return await lookups.by_key(info.context, "Run", run_id)
+        return _built(info.context, await lookups.by_key(info.context, "Run", run_id))
 
     @strawberry.field(permission_classes=READ)
     async def step(self, info: strawberry.Info, step_id: LookupEngineId) -> Step | None:
-        return await lookups.by_key(info.context, "Step", step_id)
+        return _built(info.context, await lookups.by_key(info.context, "Step", step_id))
 
     @strawberry.field(permission_classes=READ, description="Null for an unknown userId.")
     async def end_user(self, info: strawberry.Info, user_id: LookupUserId) -> EndUser | None:
-        return await lookups.by_key(info.context, "EndUser", user_id)
+        return _built(info.context, await lookups.by_key(info.context, "EndUser", user_id))
 
 
 @strawberry.type
@@ -90,7 +112,8 @@ class ListQueries:
         before: str | None = None,
         filter: FlowFilter | None = None,
     ) -> FlowConnection:
-        return await lists.flows(info.context, first, after, last, before, filter)
+        listing = await lists.flows(info.context, first, after, last, before, filter)
+        return make_connection(FlowConnection, listing, Flow.from_row)
 
     @strawberry.field(permission_classes=READ, description="Runs across the whole account.")
     async def runs(
@@ -104,9 +127,10 @@ class ListQueries:
         filter: RunFilter | None = None,
         order_by: RunOrder | None = None,
     ) -> RunConnection:
-        return await lists.runs(
+        listing = await lists.runs(
             info.context, "account", None, first, after, last, before, search, filter, order_by
         )
+        return make_connection(RunConnection, listing, Run.builder(info.context))
 
     @strawberry.field(
         permission_classes=READ,
@@ -124,6 +148,7 @@ class ListQueries:
         filter: IntegrationFilter | None = None,
         order_by: IntegrationOrder | None = None,
     ) -> IntegrationConnection:
-        return await lists.integrations(
+        listing = await lists.integrations(
             info.context, "account", None, first, after, last, before, search, filter, order_by
         )
+        return make_connection(IntegrationConnection, listing, Integration.builder(info.context))

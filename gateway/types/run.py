@@ -1,16 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from gateway.ids import encode_global_id
+from gateway.present import values
 from gateway.resolvers import lists
 from gateway.types.app import App
 from gateway.types.enums import RunStatus, TriggerType
-from gateway.types.node import Connection, Node
+from gateway.types.node import Connection, Node, make_connection
 from gateway.types.scalars import DateTime
 
 if TYPE_CHECKING:
@@ -18,15 +17,6 @@ if TYPE_CHECKING:
     from gateway.types.filters import StepFilter
     from gateway.types.integration import Integration
     from gateway.types.step import Step, StepConnection
-
-
-def network_code_text(code: int | None) -> str | None:
-    if code is None:
-        return None
-    try:
-        return f"{code} {HTTPStatus(code).phrase}"
-    except ValueError:
-        return str(code)
 
 
 @strawberry.type(description="One execution of an integration.")
@@ -55,7 +45,7 @@ class Run(Node):
 
         def build(row: Any) -> Run:
             return cls(
-                id=strawberry.ID(encode_global_id("Run", row.run_id)),
+                id=strawberry.ID(values.global_id("Run", row.run_id)),
                 run_id=row.run_id,
                 trigger_name=row.trigger_name,
                 trigger_type=TriggerType(row.trigger_type),
@@ -64,10 +54,10 @@ class Run(Node):
                 duration=row.duration_ms,
                 status=RunStatus(row.status),
                 network_code=row.network_code,
-                network_code_text=network_code_text(row.network_code),
+                network_code_text=values.network_code_text(row.network_code),
                 tasks_consumed=row.tasks_consumed,
-                url=links.run(account_id, row.flow_id, row.integration_id, row.run_id),
-                logs_url=links.logs(account_id, row.flow_id, row.integration_id, row.run_id),
+                url=values.run_url(links, account_id, row),
+                logs_url=values.run_logs_url(links, account_id, row),
                 _integration_id=row.integration_id,
                 _trigger_app_id=row.trigger_app_id,
             )
@@ -104,7 +94,10 @@ class Run(Node):
         after: str | None = None,
         filter: Annotated[StepFilter, strawberry.lazy("gateway.types.filters")] | None = None,
     ) -> Annotated[StepConnection, strawberry.lazy("gateway.types.step")]:
-        return await lists.steps_of_run(info.context, self.run_id, first, after, filter)
+        from gateway.types.step import Step, StepConnection
+
+        listing = await lists.steps_of_run(info.context, self.run_id, first, after, filter)
+        return make_connection(StepConnection, listing, Step.from_row)
 
 
 @strawberry.type

@@ -4,12 +4,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from gateway.ids import encode_global_id
+from gateway.present import values
 from gateway.types.app import App
 from gateway.types.enums import StepStatus
 from gateway.types.node import Connection, Node
 from gateway.types.payload import Payload
-from gateway.types.run import network_code_text
 from gateway.types.scalars import DateTime
 
 if TYPE_CHECKING:
@@ -34,7 +33,7 @@ class Step(Node):
     @classmethod
     def from_row(cls, row: Any) -> Step:
         return cls(
-            id=strawberry.ID(encode_global_id("Step", row.step_id)),
+            id=strawberry.ID(values.global_id("Step", row.step_id)),
             step_id=row.step_id,
             position=row.position,
             name=row.name,
@@ -43,7 +42,7 @@ class Step(Node):
             duration=row.duration_ms,
             status=StepStatus(row.status),
             network_code=row.network_code,
-            network_code_text=network_code_text(row.network_code),
+            network_code_text=values.network_code_text(row.network_code),
             _run_id=row.run_id,
             _app_id=row.app_id,
             _has_payload=row.has_payload,
@@ -65,7 +64,7 @@ class Step(Node):
     @strawberry.field(description="The step app's API and error documentation.")
     async def error_docs_url(self, info: strawberry.Info) -> str | None:
         app = await info.context.loaders.app.load(self._app_id)
-        return app.docs_url if app else None
+        return values.app_docs_url(app)
 
     @strawberry.field(description="What the step sent and received; loaded only when asked for.")
     async def payload(self, info: strawberry.Info) -> Payload | None:

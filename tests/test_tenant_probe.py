@@ -11,6 +11,10 @@ HTTP status; for subscriptions every message, over the real WebSocket endpoint) 
 and nothing else of A may show in them. An argument the probe has no rule for fails the test,
 so a new field is probed, or noticed, as soon as it exists.
 
+Both accounts have error notifications set up, a webhook to a local receiver, and one failed
+run told by it (B's first, so B's notifications are all older than A's); B's are then turned
+off, so that B's ``sendTestNotification`` answers alike every time it is called.
+
 Calls are paired, A's value then the ``alphz`` one, and run in schema order: a mutation that
 changes B (ingest creating B's own ``alpha-flow``) changes it alike for both, so every later
 pair still starts from mirrored states.
@@ -54,6 +58,7 @@ from gateway.cursors import encode_event_cursor
 from gateway.ids import encode_global_id
 from gateway.schema import schema
 from tests import events as e
+from tests.notify_support import DELIVERIES, SET, Receiver, failing_run, receiver
 from tests.test_subscriptions import LiveServer, Socket, open_socket, server_settings
 
 SCHEMA = schema._schema
@@ -102,7 +107,10 @@ REFERENCES: dict[str, tuple[str, ...]] = {
     "nameContains": ("flowName",),
     "search": ("integrationId", "userId", "userAuth", "runId", "appName", "flowName"),
 }
-LIST_REFERENCES = {"integrationIds": "integrationId"}
+LIST_REFERENCES = {"integrationIds": "integrationId", "flowIds": "flowId"}
+# Arguments naming an object whose ID the gateway makes (not the engine): what of A to pass, by
+# field; nowhere's is a fresh ID of the same shape.
+MADE_IDS = {"Mutation.redeliverNotification": "webhookId"}
 # Arguments that name nothing of an account: page sizes, orders, settings, statuses.
 NEUTRAL = {
     "first",
@@ -114,9 +122,19 @@ NEUTRAL = {
     "periodDays",
     "autoPauseAfterFailures",
     "retentionDays",
+    "enabled",
+    "minIntervalSeconds",
+    "rotateSecret",
 }
+# Input fields that name nothing of an account but must be given a value: the same on both sides.
+SETTINGS = {"webhookUrl"}
 CURSORS = {"after", "before"}
 INGEST_ROLE_FIELDS = {"ingestEvents"}
+ADMIN_QUERY_FIELDS = {"notificationDeliveries"}
+# A position no row has reached, in a list whose cursors hold a number the gateway makes for
+# every account alike (notifications, newest first): B's rows all lie before A's, so A's cursor
+# and this one stand at the same place among them.
+PAST_EVERY_ROW = 10**15
 
 
 def _events(p: str, pad_runs: int = 0, shift: float = 0) -> list[dict[str, Any]]:
@@ -170,6 +188,7 @@ class Tenant:
     account_id: str
     keys: dict[str, str]
     gids: dict[str, str] = field(default_factory=dict)
+    webhook_ids: list[str] = field(default_factory=list)
 
 
 def _post(server: ProbedServer, key: str, query: str, variables: dict[str, Any]) -> Any:
@@ -197,6 +216,10 @@ def _tenant(server: LiveServer, prefix: str, pad_runs: int = 0, shift: float = 0
 
 
 # --- documents from the schema -------------------------------------------------------------
+
+
+def _nullable(type_: Any) -> Any:
+    return type_.of_type if isinstance(type_, GraphQLNonNull) else type_
 
 
 def _required(arg: GraphQLArgument | Any) -> bool:
@@ -242,9 +265,14 @@ class Case:
 class Builder:
     """Arguments for every field, from A's data and its nowhere twin; problems collected."""
 
-    def __init__(self, server: ProbedServer, a: Tenant, b: Tenant) -> None:
+    def __init__(
+        self, server: ProbedServer, a: Tenant, b: Tenant, settings: dict[str, Any]
+    ) -> None:
         self.server, self.a, self.b = server, a, b
+        self.settings = settings
         self.problems: list[str] = []
+        # A's webhook-id, and one that exists nowhere
+        self.made = {"webhookId": (a.webhook_ids[0], "msg_" + uuid.uuid4().hex[:24])}
 
     # values ---------------------------------------------------------------------------
 
@@ -257,10 +285,10 @@ class Builder:
         root), and the same cursor naming a row that exists nowhere."""
         inner = f"{field_name}(first: 1) {{ pageInfo {{ endCursor }} }}"
         if owner_type is None:
-            data = _data(self.server, self.a.keys["viewer"], f"{{ {inner} }}")[field_name]
+            data = _data(self.server, self.a.keys["admin"], f"{{ {inner} }}")[field_name]
         else:
             query = f"query($id: ID!) {{ node(id: $id) {{ ... on {owner_type} {{ {inner} }} }} }}"
-            node = _data(self.server, self.a.keys["viewer"], query, id=owner)["node"]
+            node = _data(self.server, self.a.keys["admin"], query, id=owner)["node"]
             data = node[field_name]
         cursor = data["pageInfo"]["endCursor"]
         if cursor is None:
@@ -269,16 +297,24 @@ class Builder:
         version, order, sort_value, key = orjson.loads(raw)
         if key == user_key(_values(A)["userId"]):
             key = user_key(_values(Z)["userId"])
-        elif isinstance(key, str):
+        elif isinstance(key, str) and A in key:
             key = key.replace(A, Z)
+        elif isinstance(sort_value, int) and key == str(sort_value):
+            sort_value, key = PAST_EVERY_ROW, str(PAST_EVERY_ROW)
+        else:
+            raise AssertionError(f"{field_name}: no nowhere twin for the cursor {raw!r}")
         nowhere = orjson.dumps([version, order, sort_value, key])
         return cursor, base64.urlsafe_b64encode(nowhere).rstrip(b"=").decode()
 
     def input_pairs(self, where: str, type_: GraphQLInputObjectType) -> list[Any]:
-        """(A's, nowhere's) values of a filter input: one per field that names data."""
+        """(A's, nowhere's) values of a filter input: one per field that names data; and,
+        where the filter has lists of enum values (statuses, types), each of those values
+        along with the first field that names data."""
         pairs = []
+        enums = []
         for name, f in type_.fields.items():
             named = get_named_type(f.type)
+            listed = isinstance(_nullable(f.type), GraphQLList)
             if isinstance(named, GraphQLInputObjectType):
                 self.problems.append(f"{where}.{name}: nested input, no rule")
             elif named.name in ("String", "ID"):
@@ -286,9 +322,43 @@ class Builder:
                     self.problems.append(f"{where}.{name}: text input field without a rule")
                     continue
                 for ref in REFERENCES[name]:
-                    pairs.append(({name: self.value(ref, A)}, {name: self.value(ref, Z)}, [ref]))
-            # enums, times, numbers name nothing of an account
+                    a, z = self.value(ref, A), self.value(ref, Z)
+                    if listed:
+                        pairs.append(({name: [a]}, {name: [z]}, [ref]))
+                    else:
+                        pairs.append(({name: a}, {name: z}, [ref]))
+            elif isinstance(named, GraphQLEnumType) and listed:
+                enums += [(name, value) for value in named.values]
+            # times, numbers, single enums (orders) name nothing of an account
+        if pairs:
+            a_in, z_in, refs = pairs[0]
+            for name, value in enums:
+                pairs.append(({**a_in, name: [value]}, {**z_in, name: [value]}, refs))
         return pairs
+
+    def settings_input(self, where: str, type_: GraphQLInputObjectType) -> list[Any] | None:
+        """(A's, nowhere's) values of a settings input: the fields that name data, A's and
+        nowhere's, the required settings the same on both sides, the rest left out."""
+        a_in: dict[str, Any] = {}
+        z_in: dict[str, Any] = {}
+        texts: list[str] = []
+        for name in type_.fields:
+            if name in LIST_REFERENCES:
+                a, z = (self.value(LIST_REFERENCES[name], s) for s in (A, Z))
+                a_in[name], z_in[name] = [a], [z]
+                texts += [a, z]
+            elif name in REFERENCES and name != "search":
+                a, z = (self.value(REFERENCES[name][0], s) for s in (A, Z))
+                a_in[name], z_in[name] = a, z
+                texts += [a, z]
+            elif name in SETTINGS:
+                a_in[name] = z_in[name] = self.settings[name]
+            elif name not in NEUTRAL:
+                self.problems.append(f"{where}.{name}: input field without a rule")
+        if not texts:
+            self.problems.append(f"{where}: names nothing of an account")
+            return None
+        return [(a_in, z_in, texts)]
 
     def argument_pairs(
         self, where: str, arg_name: str, arg: GraphQLArgument, owner: tuple[str, str] | None
@@ -331,6 +401,11 @@ class Builder:
             return out or None
         if arg_name == "id" and where == "Query.node":
             return None  # built per Node type
+        if arg_name == "id" and where in MADE_IDS:
+            a, z = self.made[MADE_IDS[where]]
+            return [(a, z, [a, z])]
+        if isinstance(named, GraphQLInputObjectType) and arg_name == "input":
+            return self.settings_input(f"{where}({arg_name}:)", named)
         if arg_name == "ids":
             a_ids = [encode_global_id(t, self.value(n, A)) for t, n in NODE_IDS.items()]
             z_ids = [encode_global_id(t, self.value(n, Z)) for t, n in NODE_IDS.items()]
@@ -494,7 +569,8 @@ class Builder:
         query = SCHEMA.query_type
         assert query is not None
         for name, f in query.fields.items():
-            cases += self.cases_of(f"Query.{name}", "query", name, f, "viewer")
+            role = "admin" if name in ADMIN_QUERY_FIELDS else "viewer"
+            cases += self.cases_of(f"Query.{name}", "query", name, f, role)
         cases += self.node_cases()
         mutation = SCHEMA.mutation_type
         assert mutation is not None
@@ -545,7 +621,8 @@ def _blank(answer: Any, texts: list[str]) -> str:
 def _a_markers(a: Tenant) -> list[str]:
     v = _values(A)
     ids = [v[n] for n in NODE_IDS.values()] + [f"{A}-pad-{n}" for n in range(PAD_RUNS)]
-    return [A, A.upper(), *(encode_global_id(t, i) for t in NODE_IDS for i in ids), a.account_id]
+    gids = (encode_global_id(t, i) for t in NODE_IDS for i in ids)
+    return [A, A.upper(), *gids, a.account_id, *a.webhook_ids]
 
 
 def _compare(case: Case, answers: dict[str, Any], markers: list[str]) -> list[str]:
@@ -581,8 +658,17 @@ class ProbedServer(LiveServer):
 
 
 @pytest.fixture(scope="module")
+def hook() -> Iterator[Receiver]:
+    with receiver() as r:
+        yield r
+
+
+@pytest.fixture(scope="module")
 def live(database_url: str) -> Iterator[ProbedServer]:
-    server = ProbedServer(server_settings(database_url))
+    settings = server_settings(
+        database_url, notifications_allow_http=True, notifications_allow_private_urls=True
+    )
+    server = ProbedServer(settings)
     server.start()
     try:
         with httpx.Client(timeout=30) as server.http:
@@ -591,11 +677,17 @@ def live(database_url: str) -> Iterator[ProbedServer]:
         server.stop()
 
 
-def test_another_accounts_objects_do_not_exist_by_any_path(live: ProbedServer) -> None:
+def test_another_accounts_objects_do_not_exist_by_any_path(
+    live: ProbedServer, hook: Receiver
+) -> None:
     # given account A, with more changes than B, and account B of the same shape
     a = _tenant(live, A, pad_runs=PAD_RUNS)
     b = _tenant(live, B, shift=1000)
-    builder = Builder(live, a, b)
+    # both told of a failed run by webhook, B first; then B's notifications turned off
+    for tenant, prefix in ((b, B), (a, A)):
+        _notified_failure(live, tenant, prefix, hook.url)
+    _data(live, b.keys["admin"], SET, input={"enabled": False})
+    builder = Builder(live, a, b, {"webhookUrl": hook.url})
     builder.a_last_event = _last_event_cursor(live, a)
     http_cases = builder.http_cases()
     subscription_cases = builder.subscription_cases()
@@ -621,6 +713,23 @@ def test_another_accounts_objects_do_not_exist_by_any_path(live: ProbedServer) -
 
     # then B's answers never depend on whether the values exist elsewhere
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems)
+
+
+def _notified_failure(server: ProbedServer, tenant: Tenant, prefix: str, url: str) -> None:
+    """Sets the tenant's webhook, fails one of its runs, and waits for that notification to
+    be delivered; its webhook-id is kept."""
+    _data(server, tenant.keys["admin"], SET, input={"webhookUrl": url})
+    run = f"{prefix}-told"
+    server.ingest(tenant.keys["ingest"], *failing_run(run, _values(prefix)["integrationId"], 50))
+    deadline = time.monotonic() + 10
+    while True:
+        nodes = _data(server, tenant.keys["admin"], DELIVERIES)["notificationDeliveries"]["nodes"]
+        if nodes and all(node["status"] == "DELIVERED" for node in nodes):
+            break
+        assert time.monotonic() < deadline, f"the notification was not delivered: {nodes}"
+        time.sleep(0.05)
+    assert [(node["type"], node["runId"]) for node in nodes] == [("RUN_FAILED", run)]
+    tenant.webhook_ids = [node["id"] for node in nodes]
 
 
 def _last_event_cursor(server: LiveServer, a: Tenant) -> str:

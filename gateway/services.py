@@ -78,7 +78,7 @@ class Services:
         )
         if isinstance(broker, RedisBroker):
             broker.observe_lag = metrics.broker_lag.observe
-        return cls(
+        services = cls(
             settings=settings,
             db=db,
             authenticator=Authenticator(db, ttl=settings.key_cache_seconds),
@@ -93,6 +93,9 @@ class Services:
             fresh_rows=FreshRows(db),
             rate_limiter=RateLimiter.from_settings(settings),
         )
+        # After the last request: claims of delivery rounds cut short are handed back.
+        services.lifecycle.on_close(notifier.release)
+        return services
 
     async def close(self) -> None:
         if self.rate_limiter is not None:

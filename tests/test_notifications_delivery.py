@@ -193,6 +193,40 @@ async def test_a_claim_that_never_answered_is_resent_once_after_its_lease(
     assert len(delivery["attempts"]) == 1
 
 
+async def test_a_round_stopped_with_the_server_hands_its_claim_back_at_once(
+    app_services: tuple[Any, Services], api: tuple[Api, Api], hook: Receiver, clock: Clock
+) -> None:
+    admin, ingester = api
+    services = app_services[1]
+    await configure(admin, webhookUrl=hook.url)
+    await _failures(ingester, 1)
+    hook.answer(200, delay=2)  # the receiver is slow to answer the first POST
+    stopping, other = _worker(services, clock), _worker(services, clock)
+    try:
+        # Given a round cut short by the server stopping, while its POST was under way
+        round_ = asyncio.ensure_future(stopping.run_once())
+        for _ in range(500):
+            if hook.received:
+                break
+            await asyncio.sleep(0.01)
+        round_.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await round_
+        assert await other.run_once() == 0  # still leased
+        # When the stopping process hands its claims back, another sends it now (no lease
+        # to wait for), with the same webhook-id
+        await stopping.release()
+        assert await other.run_once() >= 1
+    finally:
+        await stopping.close()
+        await other.close()
+    ids = [r.headers["webhook-id"] for r in hook.received]
+    assert len(ids) == 2
+    assert len(set(ids)) == 1
+    [delivery] = await deliveries(admin)
+    assert delivery["status"] == "DELIVERED"
+
+
 async def test_a_pending_retry_survives_a_restart(
     app_services: tuple[Any, Services], api: tuple[Api, Api], hook: Receiver, clock: Clock
 ) -> None:

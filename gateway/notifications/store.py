@@ -187,6 +187,19 @@ async def claim(
     return await by_ids(conn, ids)
 
 
+async def release(conn: AsyncConnection, tokens: Sequence[str]) -> int:
+    """Ends the leases of these claims at once (their rows are due again, for any process);
+    returns how many rows were still held."""
+    if not tokens:
+        return 0
+    result = await conn.execute(
+        update(notifications)
+        .where(_n.claim_token.in_(list(tokens)))
+        .values(lease_until=None, claim_token=None)
+    )
+    return int(result.rowcount or 0)
+
+
 async def by_ids(conn: AsyncConnection, ids: Sequence[int]) -> list[Any]:
     result = await conn.execute(
         select(notifications).where(_n.notification_id.in_(list(ids))).order_by(_n.notification_id)

@@ -93,6 +93,8 @@ class Deliverer:
     ) -> None:
         self.db = db
         self.links = links
+        # Claims whose outcomes are not recorded yet (released when the server stops).
+        self._claims: set[str] = set()
         self.allow_http = allow_http
         self.lease = timedelta(seconds=lease_seconds)
         self.retention = timedelta(days=retention_days)
@@ -143,12 +145,33 @@ class Deliverer:
         token, rows, endpoints = await self.claim(webhook_ids=webhook_ids)
         if not rows:
             return 0
-        now = self.clock()
-        attempts = await asyncio.gather(
-            *(self._attempt(row, endpoints.get(row.account_id), now) for row in rows)
-        )
-        await self._record(token, list(zip(rows, attempts, strict=True)), endpoints, now)
+        self._claims.add(token)
+        try:
+            now = self.clock()
+            attempts = await asyncio.gather(
+                *(self._attempt(row, endpoints.get(row.account_id), now) for row in rows)
+            )
+            await self._record(token, list(zip(rows, attempts, strict=True)), endpoints, now)
+        except asyncio.CancelledError:
+            raise  # stopped: the claim stays for release()
+        except BaseException:
+            self._claims.discard(token)
+            raise
+        self._claims.discard(token)
         return len(rows)
+
+    async def release(self) -> None:
+        """Hands back the claims of rounds that were stopped before their outcome was recorded
+        (the server is stopping): another process sends them now, with the same webhook-id,
+        instead of after their lease. One a receiver already got is sent again: receivers
+        drop repeats by webhook-id."""
+        tokens, self._claims = sorted(self._claims), set()
+        if not tokens:
+            return
+        async with self.db.transaction() as conn:
+            released = await store.release(conn, tokens)
+        if released:
+            log.info("notifications: %d claimed notification(s) handed back on stop", released)
 
     # one attempt ----------------------------------------------------------------------
 

@@ -114,6 +114,12 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=self.registry,
         )
+        self.notification_attempts = Counter(
+            "gateway_notification_deliveries",
+            "Webhook delivery attempts, by result (delivered, failed, gone: a 410).",
+            ["result"],
+            registry=self.registry,
+        )
         self._operations: set[str] = set()
 
     def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> Gauge:

@@ -78,6 +78,17 @@ class Services:
         )
         if isinstance(broker, RedisBroker):
             broker.observe_lag = metrics.broker_lag.observe
+        metrics.gauge(
+            "gateway_outbox_pending",
+            "Notifications waiting to be delivered (read every few seconds).",
+            lambda: notifier.pending,
+        )
+        metrics.gauge(
+            "gateway_outbox_oldest_pending_seconds",
+            "Age of the oldest notification waiting to be delivered (0 when none).",
+            notifier.oldest_pending_age,
+        )
+        notifier.on_attempt = lambda result: metrics.notification_attempts.labels(result).inc()
         services = cls(
             settings=settings,
             db=db,

@@ -360,3 +360,29 @@ async def test_an_address_refused_at_connect_time_is_a_recorded_delivery_error(
     [delivery] = await deliveries(admin)
     assert delivery["status"] == "PENDING"
     assert "private" in delivery["attempts"][0]["error"]
+
+
+async def test_attempts_and_the_outbox_depth_are_counted_for_the_metrics(
+    app_services: tuple[Any, Services], api: tuple[Api, Api], hook: Receiver, clock: Clock
+) -> None:
+    admin, ingester = api
+    services = app_services[1]
+    await configure(admin, webhookUrl=hook.url)
+    await _failures(ingester, 2)
+    worker, results = _worker(services, clock), []
+    worker.on_attempt = results.append
+    try:
+        async with services.db.read() as conn:
+            waiting, oldest = await store.pending(conn)
+        assert waiting >= 2
+        assert oldest is not None
+        hook.answer(500)
+        while await worker.run_once():
+            pass
+        # One attempt answered 500, the others delivered; the failed one waits for its retry
+        assert results.count("failed") == 1
+        assert results.count("delivered") == len(results) - 1 >= 1
+        async with services.db.read() as conn:
+            assert (await store.pending(conn))[0] == waiting - results.count("delivered")
+    finally:
+        await worker.close()

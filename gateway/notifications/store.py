@@ -187,6 +187,16 @@ async def claim(
     return await by_ids(conn, ids)
 
 
+async def pending(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    """How many notifications wait to be delivered, and since when the oldest has."""
+    row = (
+        await conn.execute(
+            select(func.count(), func.min(_n.first_occurred_at)).where(_n.status == "PENDING")
+        )
+    ).one()
+    return int(row[0]), row[1]
+
+
 async def release(conn: AsyncConnection, tokens: Sequence[str]) -> int:
     """Ends the leases of these claims at once (their rows are due again, for any process);
     returns how many rows were still held."""

@@ -46,6 +46,8 @@ RESPONSE_READ_CAP = 64 * 1024
 ERROR_TEXT_MAX = 500
 CLAIM_BATCH = 20
 LANES = 4
+# How often the outbox's depth is read for the metrics.
+STATS_SECONDS = 5.0
 PRUNE_EVERY = timedelta(minutes=10)
 PRUNE_BATCH = 1000
 
@@ -95,6 +97,11 @@ class Deliverer:
         self.links = links
         # Claims whose outcomes are not recorded yet (released when the server stops).
         self._claims: set[str] = set()
+        # For metrics: the outbox as last read (``run`` reads it every STATS_SECONDS), and
+        # a hook told each attempt's result ("delivered", "failed", "gone").
+        self.pending = 0
+        self.oldest_pending: datetime | None = None
+        self.on_attempt: Callable[[str], None] | None = None
         self.allow_http = allow_http
         self.lease = timedelta(seconds=lease_seconds)
         self.retention = timedelta(days=retention_days)
@@ -269,6 +276,10 @@ class Deliverer:
         by_account: dict[str, Attempt] = {}
         rows_out = []
         for row, attempt in outcomes:
+            if self.on_attempt is not None:
+                self.on_attempt(
+                    "delivered" if attempt.ok else "gone" if attempt.gone else "failed"
+                )
             values, attempt_row = self._outcome(row, attempt, endpoints.get(row.account_id), now)
             rows_out.append((row.notification_id, values, attempt_row))
         async with self.db.transaction() as conn:
@@ -339,6 +350,7 @@ class Deliverer:
         ``lanes`` rounds at a time (each claims its own rows), so one slow receiver does not
         hold up the others."""
         tasks = [asyncio.create_task(self._lane(poll_seconds, i == 0)) for i in range(lanes)]
+        tasks.append(asyncio.create_task(self._read_stats()))
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -346,6 +358,21 @@ class Deliverer:
                 task.cancel()
             # Let each lane unwind (roll back, return its connection) before the caller goes on.
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def oldest_pending_age(self) -> float:
+        """Seconds since the oldest waiting notification's first occurrence (0 when none)."""
+        if self.oldest_pending is None:
+            return 0.0
+        return max(0.0, (self.clock() - self.oldest_pending).total_seconds())
+
+    async def _read_stats(self) -> None:
+        while True:
+            try:
+                async with self.db.read() as conn:
+                    self.pending, self.oldest_pending = await store.pending(conn)
+            except exc.DBAPIError:  # the database is away: the next read tells
+                pass
+            await asyncio.sleep(STATS_SECONDS)
 
     async def _lane(self, poll_seconds: float, prunes: bool) -> None:
         while True:

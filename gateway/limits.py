@@ -43,6 +43,9 @@ MAX_JSON_DEPTH = 64
 # A search matches a whole value (an engine ID, a userId or userAuth, an app's name), none of
 # which is longer than this; a flow's name is at most as long, so is any part of it.
 SEARCH_MAX = 256
+WEBHOOK_URL_MAX = 2048
+# A notification's webhook-id ("msg_" and 24 characters; the column holds 64).
+WEBHOOK_ID_MAX = 64
 NAME_CONTAINS_MAX = 256
 
 
@@ -75,3 +78,5 @@ USER_ID_TEXT = TextLimit(USER_TEXT_MAX, "a userId")
 SEARCH_TEXT = TextLimit(SEARCH_MAX, "a search")
 NAME_CONTAINS_TEXT = TextLimit(NAME_CONTAINS_MAX, "a part of a name")
 GLOBAL_ID_TEXT = TextLimit(GLOBAL_ID_MAX, "a global ID")
+WEBHOOK_URL_TEXT = TextLimit(WEBHOOK_URL_MAX, "a webhook URL")
+WEBHOOK_ID_TEXT = TextLimit(WEBHOOK_ID_MAX, "a webhook-id")

@@ -21,6 +21,8 @@ from gateway.limits import (
     NAME_CONTAINS_MAX,
     SEARCH_MAX,
     USER_TEXT_MAX,
+    WEBHOOK_ID_MAX,
+    WEBHOOK_URL_MAX,
 )
 from gateway.schema import schema
 from tests import events as e
@@ -174,6 +176,32 @@ async def test_bulk_and_task_limit_ids_past_their_limit_are_refused(
     assert error["extensions"]["maxLength"] == USER_TEXT_MAX
     at_limit = await admin.raw(limit, {"u": "u" * USER_TEXT_MAX})
     assert [err["extensions"]["code"] for err in at_limit["errors"]] == ["NOT_FOUND"]
+
+
+async def test_notification_texts_past_their_limit_are_refused(admin: Api) -> None:
+    save = (
+        "mutation M($input: ErrorNotificationsInput!) {"
+        " setErrorNotifications(input: $input) { enabled } }"
+    )
+    long_url = "https://hooks.example.com/" + "x" * WEBHOOK_URL_MAX
+    error = await refusal(admin, save, {"input": {"webhookUrl": long_url}})
+    assert error["extensions"]["argument"] == "input.webhookUrl"
+    assert error["extensions"]["maxLength"] == WEBHOOK_URL_MAX
+    error = await refusal(admin, save, {"input": {"flowIds": ["f", "x" * (ENGINE_ID_MAX + 1)]}})
+    assert error["extensions"]["argument"] == "input.flowIds[1]"
+    listed = (
+        "query Q($f: NotificationDeliveryFilter) {"
+        " notificationDeliveries(filter: $f) { totalCount } }"
+    )
+    error = await refusal(admin, listed, {"f": {"integrationId": ["x" * (ENGINE_ID_MAX + 1)]}})
+    assert error["extensions"]["argument"] == "filter.integrationId[0]"
+    again = "mutation M($id: ID!) { redeliverNotification(id: $id) { id } }"
+    error = await refusal(admin, again, {"id": "m" * (WEBHOOK_ID_MAX + 1)})
+    assert error["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "argument": "id",
+        "maxLength": WEBHOOK_ID_MAX,
+    }
 
 
 async def test_global_ids_past_their_limit_are_refused(ingester: Api, viewer: Api) -> None:

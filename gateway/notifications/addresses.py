@@ -17,9 +17,11 @@ import re
 import socket
 from urllib.parse import urlsplit
 
+from gateway.limits import WEBHOOK_URL_MAX
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-URL_MAX = 2048
+URL_MAX = WEBHOOK_URL_MAX
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")

@@ -4,14 +4,16 @@ the mutations that change them (contract names: SPEC §4)."""
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.permission import BasePermission
 
 from gateway.auth.permissions import CanAdmin
+from gateway.limits import ENGINE_ID_TEXT, LIMIT, WEBHOOK_ID_TEXT, WEBHOOK_URL_TEXT
 from gateway.notifications import notices as n
 from gateway.resolvers import notifications as resolve
+from gateway.types.arguments import limited
 from gateway.types.node import Connection
 from gateway.types.scalars import DateTime
 
@@ -86,11 +88,15 @@ class ErrorNotifications:
 class ErrorNotificationsInput:
     webhook_url: str | None = strawberry.field(
         default=strawberry.UNSET,
-        description="https (http only when the server allows it), to a public address.",
+        description="https (http only when the server allows it), to a public address. "
+        + WEBHOOK_URL_TEXT.describe(),
+        metadata={LIMIT: WEBHOOK_URL_TEXT},
     )
     enabled: bool | None = strawberry.UNSET
     flow_ids: list[str] | None = strawberry.field(
-        default=strawberry.UNSET, description="Null: every flow."
+        default=strawberry.UNSET,
+        description="Null: every flow. " + ENGINE_ID_TEXT.describe(each=True),
+        metadata={LIMIT: ENGINE_ID_TEXT},
     )
     min_interval_seconds: int | None = strawberry.field(
         default=strawberry.UNSET, description="Default 900."
@@ -172,7 +178,11 @@ class NotificationDeliveryConnection(Connection[NotificationDelivery]):
 class NotificationDeliveryFilter:
     status: list[NotificationStatus] | None = None
     type: list[NotificationType] | None = None
-    integration_id: list[str] | None = None
+    integration_id: list[str] | None = strawberry.field(
+        default=None,
+        description=ENGINE_ID_TEXT.describe(each=True),
+        metadata={LIMIT: ENGINE_ID_TEXT},
+    )
 
 
 @strawberry.type
@@ -205,7 +215,9 @@ class NotificationMutations:
         description="Sends one notification again, now, with the same webhook-id and body.",
     )
     async def redeliver_notification(
-        self, info: strawberry.Info, id: strawberry.ID
+        self,
+        info: strawberry.Info,
+        id: Annotated[strawberry.ID, limited(WEBHOOK_ID_TEXT, "The notification's webhook-id.")],
     ) -> NotificationDelivery:
         return await resolve.redeliver(info.context, str(id))
 

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from gateway import tracing
 from gateway.services import Services
 from tests import events as e
-from tests.conftest import Api, api_client
+from tests.conftest import api_client
 from tests.notify_support import (
     Clock,
     Receiver,
@@ -90,7 +90,8 @@ async def test_a_query_is_one_request_span_with_its_sql_under_it(
         assert response.status_code == 200
         assert not response.json().get("errors")
     [request] = _named(spans, "graphql Lookup")
-    assert request.context is not None and request.parent is not None
+    assert request.context is not None
+    assert request.parent is not None
     # The caller's trace goes on.
     assert f"{request.context.trace_id:032x}" == TRACE_ID
     assert f"{request.parent.span_id:016x}" == PARENT_ID
@@ -117,7 +118,8 @@ async def test_a_query_is_one_request_span_with_its_sql_under_it(
         assert statement.attributes["db.system"] in ("sqlite", "postgresql")
         text = str(statement.attributes["db.statement"])
         assert text.lstrip().upper().startswith("SELECT")
-        assert SECRET not in text and account_id not in text
+        assert SECRET not in text
+        assert account_id not in text
     assert any("flows" in str(s.attributes and s.attributes["db.statement"]) for s in sql)
     # Nothing else in the trace holds the variable's value either.
     dumped = [s.to_json() for s in spans.get_finished_spans()]
@@ -186,7 +188,8 @@ async def test_each_delivery_attempt_is_a_span(
     assert len(hook.received) == 1
     [round_] = _named(spans, "notifications deliver")
     [attempt] = _named(spans, "notification delivery")
-    assert attempt.parent is not None and round_.context is not None
+    assert attempt.parent is not None
+    assert round_.context is not None
     assert attempt.parent.span_id == round_.context.span_id
     assert dict(attempt.attributes or {}) | {"gateway.webhook_id": "-"} == {
         "gateway.account": account_id,
@@ -237,9 +240,12 @@ async def test_a_change_received_from_another_process_continues_the_publishers_t
     [publish] = _named(exporter, "broker publish")
     # Each process hears its own messages too; only the other one's make a span.
     [receive] = _named(exporter, "broker receive")
-    assert write.context is not None and publish.context is not None
-    assert receive.context is not None and receive.parent is not None
-    assert publish.parent is not None and publish.parent.span_id == write.context.span_id
+    assert write.context is not None
+    assert publish.context is not None
+    assert receive.context is not None
+    assert receive.parent is not None
+    assert publish.parent is not None
+    assert publish.parent.span_id == write.context.span_id
     assert receive.context.trace_id == write.context.trace_id
     assert receive.parent.span_id == publish.context.span_id
 
@@ -389,7 +395,8 @@ def test_serve_sends_spans_to_an_otlp_http_endpoint(tmp_path: Path) -> None:
                 proc.wait()
             collector.shutdown()
             collector.server_close()
-    assert collector.paths and set(collector.paths) == {"/v1/traces"}
+    assert collector.paths
+    assert set(collector.paths) == {"/v1/traces"}
     names: list[str] = []
     services: set[str] = set()
     for body in collector.bodies:

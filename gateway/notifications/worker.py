@@ -179,7 +179,8 @@ class Deliverer:
             "gateway.webhook_id": row.webhook_id,
             "gateway.attempt": row.attempts + 1,
         }
-        host = urlsplit(endpoint.webhook_url).hostname if endpoint is not None else None
+        url = getattr(endpoint, "webhook_url", None)
+        host = urlsplit(url).hostname if url else None
         if host:
             attributes["server.address"] = host
         with tracing.span("notification delivery", attributes, kind="CLIENT") as current:

@@ -175,7 +175,7 @@ _ATTRIBUTES = {
 
 
 def _annotate(current: Span, record: RequestRecord) -> None:
-    fields = record.fields
+    fields = record.fields or {}
     if record.graphql:
         name = record.operation or record.operation_type
         current.update_name(f"graphql {name}" if name else "graphql")

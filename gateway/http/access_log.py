@@ -5,7 +5,8 @@
 subscription on a WebSocket when it ends): request id, method, path, status,
 duration, SQL statements, and for GraphQL requests the account, key id, operation name and
 cost, which the endpoint records on the request's ``RequestRecord``. It also hands GraphQL
-requests to the metrics. uvicorn's own access log, which has none of this, is off under
+requests to the metrics, and each request to its trace span when traces are on (``tracing``).
+uvicorn's own access log, which has none of this, is off under
 ``gateway serve``; if it is on (another server command), its lines lose their query strings too.
 """
 
@@ -44,7 +45,7 @@ class RequestRecord:
     charge: Charge | None = None
     codes: list[str] = field(default_factory=list)  # extensions.code of each error sent
     # The fields of its log line, once written (a trace's request span is made of them too).
-    fields: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any] | None = None
 
 
 def record_of(scope: Any) -> RequestRecord:

@@ -257,6 +257,8 @@ async def test_a_change_received_from_another_process_continues_the_publishers_t
 OFF = textwrap.dedent(
     """
     import asyncio, sys
+    if sys.argv[3] == "missing":  # installed without the otel extra
+        sys.modules["opentelemetry"] = None
     import redis.asyncio
     baseline = {m for m in sys.modules if m.startswith("opentelemetry")}
     import httpx
@@ -286,13 +288,14 @@ OFF = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize("packages", ["installed", "missing"])
 def test_off_loads_no_opentelemetry_and_registers_no_listener(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, packages: str
 ) -> None:
     env = {**_env(tmp_path)}
     env.pop("GATEWAY_DATABASE_URL")
     done = subprocess.run(
-        [sys.executable, "-c", OFF, database_url, TRACEPARENT],
+        [sys.executable, "-c", OFF, database_url, TRACEPARENT, packages],
         env=env,
         cwd=tmp_path,
         capture_output=True,

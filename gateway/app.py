@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from gateway import tracing
 from gateway.actions.periodic import run_period_sweeps, run_retention_sweeps
 from gateway.config import Settings, get_settings
 from gateway.console import assets as console
@@ -38,7 +39,10 @@ def create_app(
 ) -> Starlette:
     settings = settings or get_settings()
     access_log.install()
+    tracing.configure(settings)
     services = Services.from_settings(settings)
+    if tracing.tracer is not None:
+        tracing.instrument_engine(services.db.engine)
     endpoint = GraphQLEndpoint(services, schema)
 
     @asynccontextmanager
@@ -75,6 +79,7 @@ def create_app(
             # The requests under way have finished: workers release what they hold.
             await services.lifecycle.close()
             await services.close()
+            tracing.shutdown()  # sends the spans still buffered
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})

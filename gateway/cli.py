@@ -271,6 +271,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "its own in-process broker, and subscribers would miss the changes made in the "
             "other workers"
         )
+    from gateway import tracing
+
+    try:  # traces asked for without their packages: stop before anything starts
+        tracing.check(settings)
+    except tracing.TracingUnavailable as error:
+        raise CliError(str(error)) from None
     host, port = args.host or settings.host, args.port or settings.port
     sock = _listen(host, port)
     try:

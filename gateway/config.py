@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     # One line per request and per log record: plain text, or one JSON object a line.
     log_format: Literal["text", "json"] = "text"
+    # OpenTelemetry traces, sent over OTLP/HTTP (http://HOST:4318); unset: off, at no cost.
+    otel_endpoint: str | None = None
+    otel_service_name: str = "integration-view-gateway"
 
     # Error notifications (webhooks). http URLs, and URLs of loopback, private or link-local
     # addresses, are refused unless these allow them (a local receiver in development).
@@ -113,6 +116,15 @@ class Settings(BaseSettings):
             return None  # unset or empty: the in-process broker
         if url.partition("://")[0] not in ("redis", "rediss", "unix"):
             raise ValueError("is not a Redis URL; use redis://HOST:PORT/DB (or rediss://, unix://)")
+        return url
+
+    @field_validator("otel_endpoint")
+    @classmethod
+    def _otel_endpoint(cls, url: str | None) -> str | None:
+        if not url:
+            return None  # unset or empty: no traces
+        if url.partition("://")[0] not in ("http", "https"):
+            raise ValueError("is not an OTLP/HTTP URL; use http://HOST:4318 (or https://)")
         return url
 
 

@@ -5,7 +5,8 @@
 subscription on a WebSocket when it ends): request id, method, path, status,
 duration, SQL statements, and for GraphQL requests the account, key id, operation name and
 cost, which the endpoint records on the request's ``RequestRecord``. It also hands GraphQL
-requests to the metrics. uvicorn's own access log, which has none of this, is off under
+requests to the metrics, and each request to its trace span when traces are on (``tracing``).
+uvicorn's own access log, which has none of this, is off under
 ``gateway serve``; if it is on (another server command), its lines lose their query strings too.
 """
 
@@ -16,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gateway import tracing
 from gateway.db.engine import counting_statements
 
 if TYPE_CHECKING:
@@ -39,8 +41,11 @@ class RequestRecord:
     graphql: bool = False  # an operation was asked for (the endpoint handled it)
     principal: Principal | None = None
     operation: str | None = None  # the operation's name, as the client named it
+    operation_type: str | None = None  # query, mutation or subscription
     charge: Charge | None = None
     codes: list[str] = field(default_factory=list)  # extensions.code of each error sent
+    # The fields of its log line, once written (a trace's request span is made of them too).
+    fields: dict[str, Any] | None = None
 
 
 def record_of(scope: Any) -> RequestRecord:
@@ -59,7 +64,12 @@ class AccessLog:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-            return
+        elif tracing.tracer is None:
+            await self._handle(scope, receive, send)
+        else:
+            await tracing.trace_request(self._handle, scope, receive, send)
+
+    async def _handle(self, scope: Any, receive: Any, send: Any) -> None:
         record = scope[RECORD] = RequestRecord()
         status = [500]
 
@@ -107,6 +117,7 @@ def _log(scope: Any, record: RequestRecord, status: int, seconds: float, stateme
         if record.codes:
             fields["errors"] = record.codes
             text += f" errors={','.join(record.codes)}"
+    record.fields = fields
     log.info("%s", text, extra={"fields": fields})
 
 

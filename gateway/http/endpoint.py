@@ -305,6 +305,7 @@ class GraphQLEndpoint:
             raise _oversized(settings.max_body_bytes)
         operation = _select(query, operation_name, request_id)
         record.operation = operation.name
+        record.operation_type = operation.kind.value
         if oversized and not _is_ingest(operation):
             raise _oversized(settings.max_body_bytes)
         if OperationType(operation.kind.value) not in allowed:

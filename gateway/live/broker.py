@@ -32,6 +32,7 @@ from collections import OrderedDict, defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Protocol
 
+from gateway import tracing
 from gateway.live.changes import Change
 
 log = logging.getLogger("gateway.live")
@@ -353,7 +354,13 @@ class MemoryBroker:
         return await self.backfill(account_id, after, before)
 
     async def publish(self, changes: Iterable[Change]) -> None:
-        self.deliver(changes)
+        if tracing.tracer is None:
+            self.deliver(changes)
+            return
+        batch = list(changes)
+        attributes = {"messaging.system": "memory", "messaging.batch.message_count": len(batch)}
+        with tracing.span("broker publish", attributes, kind="PRODUCER"):
+            self.deliver(batch)
 
     def drop(self, error: SubscriberTooSlow, account_ids: Iterable[str] | None = None) -> int:
         """End the subscriptions of these accounts (all when None) with ``error``; how many."""

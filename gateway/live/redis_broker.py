@@ -55,6 +55,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from gateway import tracing
 from gateway.live.broker import (
     DEFAULT_QUEUE_SIZE,
     Backfill,
@@ -158,6 +159,19 @@ class RedisBroker:
         batch = list(changes)
         if not batch:
             return
+        if tracing.tracer is None:
+            await self._publish(batch, None)
+            return
+        attributes = {
+            "messaging.system": "redis",
+            "messaging.destination.name": self.channel,
+            "messaging.batch.message_count": len(batch),
+        }
+        with tracing.span("broker publish", attributes, kind="PRODUCER"):
+            await self._publish(batch, tracing.carrier())
+
+    async def _publish(self, batch: list[Change], trace: dict[str, str] | None) -> None:
+        """``trace``: the publisher's trace context, for the receivers' spans."""
         self._local.deliver(batch)
         if self._closed:
             return
@@ -175,13 +189,14 @@ class RedisBroker:
             )
             self._widen_gap(batch)
             return
-        message = orjson.dumps(
-            {
-                "origin": self._origin,
-                "sentAt": time.time(),
-                "changes": [change.to_message() for change in batch],
-            }
-        )
+        envelope: dict[str, Any] = {
+            "origin": self._origin,
+            "sentAt": time.time(),
+            "changes": [change.to_message() for change in batch],
+        }
+        if trace:
+            envelope["trace"] = trace
+        message = orjson.dumps(envelope)
         self._outbox.append((batch, message))
         if self._outbox_sent is None:
             self._outbox_sent = asyncio.get_running_loop().create_future()
@@ -383,7 +398,22 @@ class RedisBroker:
                 "redis broker: ignored a malformed message on %s (%s)", self.channel, _text(error)
             )
             return
-        self._local.deliver(changes)
+        if tracing.tracer is None:
+            self._local.deliver(changes)
+        else:  # a span continuing the publisher's trace
+            trace = envelope.get("trace")
+            attributes = {
+                "messaging.system": "redis",
+                "messaging.destination.name": self.channel,
+                "messaging.batch.message_count": len(changes),
+            }
+            with tracing.span(
+                "broker receive",
+                attributes,
+                kind="CONSUMER",
+                parent=trace if isinstance(trace, dict) else {},
+            ):
+                self._local.deliver(changes)
         if self.observe_lag is not None and isinstance(sent_at, int | float):
             self.observe_lag(max(0.0, time.time() - sent_at))
 

@@ -22,10 +22,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import exc
 
+from gateway import tracing
 from gateway.db.engine import Database
 from gateway.links import Links
 from gateway.notifications import signing, store
@@ -154,11 +156,12 @@ class Deliverer:
             return 0
         self._claims.add(token)
         try:
-            now = self.clock()
-            attempts = await asyncio.gather(
-                *(self._attempt(row, endpoints.get(row.account_id), now) for row in rows)
-            )
-            await self._record(token, list(zip(rows, attempts, strict=True)), endpoints, now)
+            if tracing.tracer is None:
+                await self._deliver_claimed(token, rows, endpoints)
+            else:
+                attributes = {"gateway.notifications": len(rows)}
+                with tracing.span("notifications deliver", attributes):
+                    await self._deliver_claimed(token, rows, endpoints)
         except asyncio.CancelledError:
             raise  # stopped: the claim stays for release()
         except BaseException:
@@ -166,6 +169,15 @@ class Deliverer:
             raise
         self._claims.discard(token)
         return len(rows)
+
+    async def _deliver_claimed(
+        self, token: str, rows: list[Any], endpoints: dict[str, Any]
+    ) -> None:
+        now = self.clock()
+        attempts = await asyncio.gather(
+            *(self._attempt(row, endpoints.get(row.account_id), now) for row in rows)
+        )
+        await self._record(token, list(zip(rows, attempts, strict=True)), endpoints, now)
 
     async def release(self) -> None:
         """Hands back the claims of rounds that were stopped before their outcome was recorded
@@ -190,6 +202,28 @@ class Deliverer:
         return attempt
 
     async def _attempt(self, row: Any, endpoint: Any, now: datetime) -> Attempt:
+        if tracing.tracer is None:
+            return await self._try(row, endpoint, now)
+        attributes = {
+            "gateway.account": row.account_id,
+            "gateway.webhook_id": row.webhook_id,
+            "gateway.attempt": row.attempts + 1,
+        }
+        url = getattr(endpoint, "webhook_url", None)
+        host = urlsplit(url).hostname if url else None
+        if host:
+            attributes["server.address"] = host
+        with tracing.span("notification delivery", attributes, kind="CLIENT") as current:
+            attempt = await self._try(row, endpoint, now)
+            if attempt.code is not None:
+                current.set_attribute("http.response.status_code", attempt.code)
+            outcome = "delivered" if attempt.ok else "gone" if attempt.gone else "failed"
+            current.set_attribute("gateway.outcome", outcome)
+            if not attempt.ok:
+                tracing.fail(current, outcome)
+        return attempt
+
+    async def _try(self, row: Any, endpoint: Any, now: datetime) -> Attempt:
         if not is_active(endpoint):
             return Attempt(None, "error notifications are off for the account", 0)
         return await self._post(row, endpoint, now)

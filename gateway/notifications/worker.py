@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 from sqlalchemy import exc
 
-from gateway.db.engine import Database
+from gateway.db.engine import Database, OutageLog
 from gateway.links import Links
 from gateway.notifications import signing, store
 from gateway.notifications.addresses import RefusedUrl, split_url
@@ -107,6 +107,7 @@ class Deliverer:
         )
         self._wake = asyncio.Event()
         self._last_prune: datetime | None = None
+        self._outage = OutageLog(log, "notification delivery")
 
     def wake(self) -> None:
         self._wake.set()
@@ -334,10 +335,14 @@ class Deliverer:
                 if prunes and (last is None or now - last >= PRUNE_EVERY):
                     self._last_prune = now
                     await self.prune()
-            except exc.DBAPIError as error:  # the database is busy or away: try again
-                log.warning("notification delivery round failed: %s", error.orig)
-            except Exception:  # the next round tries again
-                log.exception("notification delivery round failed")
+                self._outage.succeeded()
+            except Exception as error:  # the next round tries again; claims left expire
+                if self._outage.failed(error):
+                    pass
+                elif isinstance(error, exc.DBAPIError):  # the database is busy
+                    log.warning("notification delivery round failed: %s", error.orig)
+                else:
+                    log.exception("notification delivery round failed")
             if attempted:
                 continue
             with contextlib.suppress(TimeoutError):

@@ -36,9 +36,7 @@ POOL_BUSY_MESSAGE = "Every database connection of this server is busy; try again
 ACCOUNT_BUSY_MESSAGE = (
     "The account's other writes kept it busy for too long; nothing was changed, try again."
 )
-DATABASE_DOWN_MESSAGE = (
-    "The database cannot be reached at the moment; nothing was changed, try again shortly."
-)
+DATABASE_DOWN_MESSAGE = "The database cannot be reached at the moment; try again shortly."
 
 
 def internal_message(request_id: str | None) -> str:

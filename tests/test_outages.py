@@ -28,7 +28,7 @@ from tests import events as e
 from tests.notify_support import SET, failing_run, ok_run, receiver
 from tests.test_cli import GATEWAY, _env, _free_port, _run
 from tests.test_redis_broker import IN_CI, PrivateRedis
-from tests.test_subscriptions import RUNS, Socket, run_of
+from tests.test_subscriptions import RUNS, LiveServer, Socket, Tenant, run_of, server_settings
 
 RUN_COUNT = "query Runs { runs(first: 1) { totalCount } }"
 DELIVERY = """query Deliveries { notificationDeliveries(first: 5) {
@@ -229,6 +229,40 @@ def test_a_faulty_statement_is_not_mistaken_for_an_outage() -> None:
     assert (coded(wrapped, "r1").extensions or {})["code"] == "INTERNAL"
 
 
+@pytest.fixture(scope="module")
+def live(database_url: str) -> Iterator[LiveServer]:
+    server = LiveServer(server_settings(database_url)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def tenant(live: LiveServer) -> Tenant:
+    return Tenant(live)
+
+
+def test_a_stream_whose_reads_meet_the_database_down_ends_service_unavailable(
+    tenant: Tenant, live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant.ingest(e.flow(), e.integration("int-1"))
+    sock = tenant.socket()
+    sock.subscribe("runs", RUNS)
+    tenant.following()
+
+    async def database_down(_ctx: Any) -> None:
+        raise OperationalError("SELECT", None, ConnectionRefusedError(111, "refused"))
+
+    monkeypatch.setattr("gateway.live.streams.check_key", database_down)
+    tenant.ingest(e.run_started("run-1", "int-1", 10))
+    message = sock.recv()
+    [error] = message["payload"]["errors"]
+    assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE", error
+    assert sock.recv() == {"id": "runs", "type": "complete"}
+    sock.ws.close()
+
+
 def test_postgres_stopped_and_started_again(
     tmp_path: Path, private_postgres: PrivatePostgres
 ) -> None:
@@ -348,7 +382,7 @@ def _subscriber_outlives_redis(
 
     # then the subscriber keeps receiving this process's changes, until it is told to
     # resume (it may have missed other processes' changes)
-    live: list[tuple[Any, ...]] = []
+    delivered: list[tuple[Any, ...]] = []
     cursor = before_outage
     private_redis.start()
     while True:
@@ -362,9 +396,9 @@ def _subscriber_outlives_redis(
             assert sock.recv() == {"id": "runs", "type": "complete"}
             break
         [event] = message["payload"]["data"].values()
-        live.append(run_of(event)[:3])
+        delivered.append(run_of(event)[:3])
         cursor = event["cursor"]
-    assert live == expected[: len(live)]
+    assert delivered == expected[: len(delivered)]
     _until(lambda: server.readyz()[0] == 200, "readiness once Redis is back")
 
     # when it resumes with after: the cursor it had before the outage, it gets every

@@ -61,6 +61,7 @@ class PrivatePostgres:
         self.data = self.folder / "data"
         self._as = []
         if os.geteuid() == 0:
+            _need("setpriv")
             self._as = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
         self._run(self.initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
 
@@ -309,6 +310,7 @@ def test_postgres_stopped_and_started_again(
         _unavailable(server.post(admin, RUN_COUNT))
         _unavailable(server.ingest(ingester, ok_run("during", "int-2")))
         _unavailable(server.post(unused, RUN_COUNT))  # the key's lookup meets the outage
+        assert server.readyz()[0] == 503
         status, ready = server.readyz()
         assert status == 503
         assert (ready["database"], ready["broker"]) == ("unreachable", "ok")
@@ -337,6 +339,8 @@ def test_postgres_stopped_and_started_again(
         assert delivery["status"] == "DELIVERED"
         assert json.loads(hook.received[0].body) == json.loads(hook.received[1].body)
         assert server.tracebacks() == 0, server.log.read_text()
+        # one line when readiness found the database down, however often it was asked
+        assert server.log.read_text().count("readiness check failed: database") == 1
 
 
 def test_redis_stopped_and_started_again(tmp_path: Path, private_redis: PrivateRedis) -> None:

@@ -84,6 +84,10 @@ def create_app(
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    # The parts found down by the last readiness check: one log line when a part goes down
+    # and one when it is back, not one per probe.
+    down: set[str] = set()
+
     async def readyz(_request: Request) -> Response:
         if services.lifecycle.stopping:
             return JSONResponse({"status": "stopping"}, 503)
@@ -92,9 +96,15 @@ def create_app(
             try:
                 await ping()
             except Exception as error:  # any failure means not ready
-                log.warning("readiness check failed: %s: %s", part, error)
+                if part not in down:
+                    down.add(part)
+                    log.warning("readiness check failed: %s: %s", part, error)
                 body[part] = "unreachable"
                 body["status"] = "unavailable"
+            else:
+                if part in down:
+                    down.discard(part)
+                    log.info("readiness check: %s is reachable again", part)
         return JSONResponse(body, 200 if body["status"] == "ok" else 503)
 
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None

@@ -9,7 +9,7 @@ import logging
 from gateway.actions import retention
 from gateway.actions.service import start_new_periods
 from gateway.config import Settings
-from gateway.db.engine import Database
+from gateway.db.engine import Database, OutageLog
 
 log = logging.getLogger("gateway.periodic")
 
@@ -17,19 +17,23 @@ log = logging.getLogger("gateway.periodic")
 async def run_period_sweeps(db: Database, every_seconds: float) -> None:
     """Forever: enable again what task limits paused once their period ends. Ingest does the
     same lazily for end-users it touches; this covers the quiet ones."""
+    outage = OutageLog(log, "task-limit period sweep")
     while True:
         try:
             changes = await start_new_periods(db)
+            outage.succeeded()
             if changes:
                 log.info("new task-limit periods enabled %d integrations", len(changes))
-        except Exception:  # the next sweep tries again
-            log.exception("task-limit period sweep failed")
+        except Exception as error:  # the next sweep tries again
+            if not outage.failed(error):
+                log.exception("task-limit period sweep failed")
         await asyncio.sleep(every_seconds)
 
 
 async def run_retention_sweeps(db: Database, settings: Settings) -> None:
     """Forever, every ``retention_sweep_seconds`` from the start: purge each account's data
     older than its retentionDays, in batches (see gateway.actions.retention)."""
+    outage = OutageLog(log, "retention sweep")
     while True:
         try:
             await retention.sweep(
@@ -38,6 +42,8 @@ async def run_retention_sweeps(db: Database, settings: Settings) -> None:
                 batch_size=settings.purge_batch_size,
                 pause_seconds=settings.purge_pause_seconds,
             )
-        except Exception:  # the next sweep tries again; what a batch deleted stays deleted
-            log.exception("retention sweep failed")
+            outage.succeeded()
+        except Exception as error:  # the next sweep tries again; what a batch deleted stays
+            if not outage.failed(error):
+                log.exception("retention sweep failed")
         await asyncio.sleep(settings.retention_sweep_seconds)

@@ -86,6 +86,70 @@ def is_statement_timeout(error: BaseException) -> bool:
     return isinstance(orig, sqlite3.OperationalError) and str(orig) == "interrupted"
 
 
+# PostgreSQL's error classes of a server that is away: connection exceptions (08), and the
+# operator's shutdown or a server still starting or shutting down (57P01-57P03).
+_UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
+# SQLite's when its file cannot be opened (a volume gone or not yet mounted).
+_SQLITE_UNREACHABLE = ("unable to open database file", "disk I/O error")
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be reached (refused, lost, shutting down or
+    starting up), as opposed to a fault of the statement: the caller may try again later.
+    Looks at the error, what the driver raised and what caused it."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, exc.DBAPIError):
+            if current.connection_invalidated:
+                return True
+            todo.append(current.orig)
+        if isinstance(current, OSError | exc.DisconnectionError):
+            return True
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_UNREACHABLE_STATES):
+            return True
+        # asyncpg's own "connection is closed" / "was closed in the middle of operation"
+        if type(current).__module__.startswith("asyncpg") and "closed" in str(current):
+            return True
+        if isinstance(current, sqlite3.OperationalError) and str(current) in _SQLITE_UNREACHABLE:
+            return True
+        todo += [current.__cause__, current.__context__]
+    return False
+
+
+class OutageLog:
+    """One log line when a background loop starts failing because the database is away, and
+    one when it works again; not a line (or a traceback) per attempt."""
+
+    def __init__(self, logger: logging.Logger, what: str) -> None:
+        self.logger = logger
+        self.what = what
+        self.down = False
+
+    def failed(self, error: BaseException) -> bool:
+        """Whether ``error`` is the database being away (logged once per outage)."""
+        if not is_unreachable(error):
+            return False
+        if not self.down:
+            self.down = True
+            self.logger.warning(
+                "%s: the database is unreachable (%s); trying again until it is back",
+                self.what,
+                type(error).__name__,
+            )
+        return True
+
+    def succeeded(self) -> None:
+        if self.down:
+            self.down = False
+            self.logger.info("%s: the database is reachable again", self.what)
+
+
 def _sqlite_listeners(engine: AsyncEngine, statement_timeout: float | None) -> None:
     def on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None

@@ -29,11 +29,18 @@ from strawberry.types.graphql import OperationType
 
 from gateway import planner
 from gateway.context import make_context
+from gateway.db.engine import is_unreachable
 from gateway.errors import CODES, GatewayError
 from gateway.http import graphiql, negotiation
 from gateway.http.access_log import RequestRecord, record_of
 from gateway.http.documents import DOCUMENTS, LIMITS, Operation
-from gateway.http.errors import coded, internal_message, log_errors
+from gateway.http.errors import (
+    DATABASE_DOWN_MESSAGE,
+    coded,
+    internal_message,
+    is_database_down,
+    log_errors,
+)
 from gateway.http.guard import VALIDATION_RULES
 from gateway.services import Services
 
@@ -47,6 +54,9 @@ INGEST_ROLES = frozenset({"INGEST", "ADMIN"})
 INGEST_FIELDS = frozenset({"ingestEvents", "__typename"})
 # A client's X-Request-Id is echoed only when it looks like an id; otherwise we make one.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+# When a client whose request met an unreachable database should try again (seconds): a
+# restarted database is back within a few, and the pool reconnects on its own.
+RETRY_AFTER_SECONDS = 2
 
 
 class RequestError(Exception):
@@ -157,6 +167,15 @@ def _select(query: str, operation_name: str | None, request_id: str) -> Operatio
     raise _graphql_request_error(f'Unknown operation named "{operation_name}".')
 
 
+def _database_down() -> RequestError:
+    return RequestError(
+        503,
+        "SERVICE_UNAVAILABLE",
+        DATABASE_DOWN_MESSAGE,
+        {"retry-after": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def _oversized(limit: int) -> RequestError:
     return RequestError(
         413,
@@ -256,7 +275,18 @@ class GraphQLEndpoint:
                 request_id,
                 error.headers,
             )
-        except Exception:
+        except Exception as error:
+            if is_unreachable(error):
+                log.info("request %s: SERVICE_UNAVAILABLE (database unreachable)", request_id)
+                record.codes.append("SERVICE_UNAVAILABLE")
+                down = _database_down()
+                return self._respond(
+                    {"errors": [down.error]},
+                    down.status,
+                    media_type or negotiation.JSON,
+                    request_id,
+                    down.headers,
+                )
             log.exception("request %s failed", request_id)
             record.codes.append("INTERNAL")
             return self._respond(
@@ -277,6 +307,12 @@ class GraphQLEndpoint:
             raise RequestError(
                 401, error.code, error.message, {"WWW-Authenticate": "Bearer"}
             ) from None
+        except Exception as error:
+            if not is_unreachable(error):
+                raise
+            unavailable = GraphQLError("", extensions={"code": "SERVICE_UNAVAILABLE"})
+            log_errors([unavailable], request_id, None)
+            raise _database_down() from None
         record.principal = principal
         oversized = False
         if request.method == "GET":
@@ -373,6 +409,10 @@ class GraphQLEndpoint:
             status = 500
         charge = record.charge = context.rate_limit
         headers = charge.headers() if charge is not None else None
+        if result.errors and all(is_database_down(e) for e in result.errors):
+            # Nothing but an unreachable database went wrong: 503, and when to try again.
+            status = 503
+            headers = {**(headers or {}), "retry-after": str(RETRY_AFTER_SECONDS)}
         record.codes += [e["extensions"]["code"] for e in body_out.get("errors", ())]
         if charge is not None and not charge.allowed:
             status = 429

@@ -7,7 +7,8 @@
   operation, and the endpoint masks it.)
 - A database statement cancelled by its timeout is ``TIMEOUT``; a write that waited too long
   for its account's other writes, or for a connection of an exhausted pool, is
-  ``SERVICE_UNAVAILABLE``.
+  ``SERVICE_UNAVAILABLE``; so is a database that cannot be reached (refused, lost, shutting
+  down or starting up: ``is_unreachable``), whose errors the endpoint answers with HTTP 503.
 - Anything else is unexpected: masked as ``INTERNAL`` with the request id.
 
 Expected errors are logged as one line (code, request id, operation name, the field's path);
@@ -25,7 +26,7 @@ from typing import Any
 from graphql import GraphQLError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from gateway.db.engine import AccountBusy, is_statement_timeout
+from gateway.db.engine import AccountBusy, is_statement_timeout, is_unreachable
 from gateway.errors import CODES, GatewayError
 
 log = logging.getLogger("gateway.errors")
@@ -35,6 +36,7 @@ POOL_BUSY_MESSAGE = "Every database connection of this server is busy; try again
 ACCOUNT_BUSY_MESSAGE = (
     "The account's other writes kept it busy for too long; nothing was changed, try again."
 )
+DATABASE_DOWN_MESSAGE = "The database cannot be reached at the moment; try again shortly."
 
 
 def internal_message(request_id: str | None) -> str:
@@ -62,6 +64,8 @@ def coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
         return _with(error, ACCOUNT_BUSY_MESSAGE, {"code": "SERVICE_UNAVAILABLE"})
     if isinstance(original, PoolTimeout):
         return _with(error, POOL_BUSY_MESSAGE, {"code": "SERVICE_UNAVAILABLE"})
+    if original is not None and is_unreachable(original):
+        return database_down(error)
     if error.path is None:
         return _with(error, error.message, {**extensions, "code": "BAD_USER_INPUT"})
     masked = _with(
@@ -69,6 +73,20 @@ def coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
     )
     masked.__cause__ = original or error
     return masked
+
+
+def database_down(error: GraphQLError) -> GraphQLError:
+    """``SERVICE_UNAVAILABLE`` for a database that cannot be reached; ``is_database_down``
+    recognises the result."""
+    unavailable = _with(error, DATABASE_DOWN_MESSAGE, {"code": "SERVICE_UNAVAILABLE"})
+    unavailable.__cause__ = error.original_error
+    return unavailable
+
+
+def is_database_down(error: GraphQLError) -> bool:
+    return (error.extensions or {}).get("code") == "SERVICE_UNAVAILABLE" and (
+        error.message == DATABASE_DOWN_MESSAGE
+    )
 
 
 def log_errors(

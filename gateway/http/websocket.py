@@ -51,7 +51,7 @@ from typing import Any, cast
 
 from graphql import GraphQLError
 from graphql.language import OperationType
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
@@ -73,7 +73,12 @@ from strawberry.types.unset import UNSET, UnsetType
 from strawberry.utils.aio import aclosing
 
 from gateway.context import ConnectionContext, Context
-from gateway.db.engine import AccountBusy, counting_statements, is_statement_timeout
+from gateway.db.engine import (
+    AccountBusy,
+    counting_statements,
+    is_statement_timeout,
+    is_unreachable,
+)
 from gateway.errors import GatewayError
 from gateway.http.access_log import log_subscription
 from gateway.http.documents import DOCUMENTS
@@ -101,12 +106,9 @@ class InitFailed(Exception):
 def _init_failed(context: ConnectionContext, error: Exception) -> InitFailed:
     """A failure checking the key, as a close code: 1013 for an overloaded or unreachable
     database (one log line), 1011 for anything unexpected (logged with its traceback)."""
-    unreachable = isinstance(error, OperationalError | InterfaceError) or (
-        isinstance(error, DBAPIError) and error.connection_invalidated
-    )
-    if unreachable or isinstance(error, PoolTimeout | AccountBusy | OSError) or (
-        is_statement_timeout(error)
-    ):
+    unreachable = isinstance(error, OperationalError | InterfaceError) or is_unreachable(error)
+    busy = isinstance(error, PoolTimeout | AccountBusy) or is_statement_timeout(error)
+    if unreachable or busy:
         log.warning(
             "connection %s: SERVICE_UNAVAILABLE at connection_init (%s)",
             context.request_id,

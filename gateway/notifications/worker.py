@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import exc
 
 from gateway import tracing
-from gateway.db.engine import Database
+from gateway.db.engine import Database, OutageLog, is_unreachable
 from gateway.links import Links
 from gateway.notifications import signing, store
 from gateway.notifications.addresses import RefusedUrl, split_url
@@ -118,6 +118,7 @@ class Deliverer:
         )
         self._wake = asyncio.Event()
         self._last_prune: datetime | None = None
+        self._outage = OutageLog(log, "notification delivery")
 
     def wake(self) -> None:
         self._wake.set()
@@ -404,8 +405,9 @@ class Deliverer:
             try:
                 async with self.db.read() as conn:
                     self.pending, self.oldest_pending = await store.pending(conn)
-            except exc.DBAPIError:  # the database is away: the next read tells
-                pass
+            except Exception as error:  # the figures wait for the next read; never stop
+                if not is_unreachable(error) and not isinstance(error, exc.DBAPIError):
+                    log.exception("notification outbox figures could not be read")
             await asyncio.sleep(STATS_SECONDS)
 
     async def _lane(self, poll_seconds: float, prunes: bool) -> None:
@@ -418,10 +420,14 @@ class Deliverer:
                 if prunes and (last is None or now - last >= PRUNE_EVERY):
                     self._last_prune = now
                     await self.prune()
-            except exc.DBAPIError as error:  # the database is busy or away: try again
-                log.warning("notification delivery round failed: %s", error.orig)
-            except Exception:  # the next round tries again
-                log.exception("notification delivery round failed")
+                self._outage.succeeded()
+            except Exception as error:  # the next round tries again; claims left expire
+                if self._outage.failed(error):
+                    pass
+                elif isinstance(error, exc.DBAPIError):  # the database is busy
+                    log.warning("notification delivery round failed: %s", error.orig)
+                else:
+                    log.exception("notification delivery round failed")
             if attempted:
                 continue
             with contextlib.suppress(TimeoutError):

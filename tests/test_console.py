@@ -672,7 +672,13 @@ def test_runs_steps_and_payload(tab: _Tab, server: _Server) -> None:
     expect(dialog.get_by_role("tabpanel", name="Object")).to_be_visible()
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
+    # The address no longer names the step (a refresh under way must not put it back)
+    page.wait_for_function(
+        "() => !new URLSearchParams(location.hash.split('?')[1] || '').get('step')"
+    )
+    page.wait_for_timeout(300)
     assert tab.param("step") is None
+    expect(dialog).to_have_count(0)
 
     # A deep link to a step's payload opens it on the named tab
     tab.go(f"{copied.split('/console', 1)[1]}?step={step['stepId']}&tab=request")

@@ -2,7 +2,7 @@
 
 import { copyText, externalLink, h } from "../dom.js";
 import { badge, duration, networkCode, number, time, word } from "../format.js";
-import { absolute, link, withChanges } from "../route.js";
+import { absolute, link, parse, withChanges } from "../route.js";
 import { facts, heading, notFound } from "./common.js";
 import { replaceRow, table, tableRow } from "../ui/table.js";
 import { openPayload } from "./payload.js";
@@ -164,7 +164,14 @@ export function view(route, data, ctx) {
     run.steps.pageInfo.hasNextPage ? h("p", { class: "muted" }, `The first 100 of ${run.steps.totalCount} steps.`) : null,
   );
   shown.set(node, { columns, rowOf });
+  // A link naming a step opens its payload; a refresh that was asked for while it was open
+  // (the address still named it then) does not open it again, or once it was closed.
   const deepStep = route.params.get("step");
-  if (deepStep) queueMicrotask(() => openPayload(ctx, deepStep, route.params.get("tab"), () => history.replaceState(null, "", withChanges(route, { step: null, tab: null }))));
+  if (deepStep) {
+    queueMicrotask(() => {
+      if (parse().params.get("step") !== deepStep || document.querySelector("dialog[open]")) return;
+      openPayload(ctx, deepStep, route.params.get("tab"), () => history.replaceState(null, "", withChanges(route, { step: null, tab: null })));
+    });
+  }
   return node;
 }

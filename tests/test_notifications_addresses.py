@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.notifications.addresses import literal_address, refusal
+from gateway.notifications import addresses
+from gateway.notifications.addresses import literal_address, refusal, split_url
 from gateway.notifications.transport import PinnedTransport, RefusedAddress
 from tests.conftest import Api
 from tests.notify_support import receiver
@@ -99,6 +100,9 @@ SET = "mutation($i: ErrorNotificationsInput!) { setErrorNotifications(input: $i)
         "https://user:secret@8.8.8.8/hook",
         "https:///nohost",
         "not a url",
+        "https://\u2603.net/hook",  # not a hostname in IDNA 2008, which the sender speaks
+        "https://a..example.com/hook",  # the resolver refuses an empty label
+        "https://" + "a" * 64 + ".example.com/hook",  # and a label over 63 characters
     ],
 )
 async def test_refused_urls_are_bad_user_input(admin: Api, url: str) -> None:
@@ -161,3 +165,22 @@ async def test_connections_are_pooled_per_hostname_not_per_address() -> None:
         "b.invalid",
         "a.invalid",
     ]
+
+
+def test_the_host_checked_is_the_one_the_sender_calls() -> None:
+    # IDNA 2008 (httpx), not Python's IDNA 2003 codec, which reads straße as strasse
+    assert split_url("https://stra\u00dfe.de/hook", False)[1] == "xn--strae-oqa.de"
+
+
+async def test_a_refusal_does_not_show_what_a_name_resolves_to(
+    admin: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def private(host: str, port: int) -> list[Any]:
+        return [ipaddress.ip_address("10.2.3.4")]
+
+    monkeypatch.setattr(addresses, "resolve", private)
+    errors = (await admin.raw(SET, {"i": {"webhookUrl": "https://internal.example.com/x"}}))[
+        "errors"
+    ]
+    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"]
+    assert "10.2.3.4" not in errors[0]["message"]

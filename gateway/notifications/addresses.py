@@ -17,6 +17,8 @@ import re
 import socket
 from urllib.parse import urlsplit
 
+import httpx
+
 from gateway.limits import WEBHOOK_URL_MAX
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -95,8 +97,11 @@ def literal_address(host: str) -> IPAddress | None:
 def check_address(ip: IPAddress, host: str) -> None:
     why = refusal(ip)
     if why is not None:
-        shown = host if host == str(ip) else f"{host} ({ip})"
-        raise RefusedUrl(f"{shown} is a {why} address; webhooks go to public addresses only.")
+        # The address a name resolves to is not shown: it would map the server's network.
+        shown = host if host == str(ip) else f"{host} resolves to an address that"
+        if host == str(ip):
+            raise RefusedUrl(f"{shown} is a {why} address; webhooks go to public addresses only.")
+        raise RefusedUrl(f"{shown} is not public; webhooks go to public addresses only.")
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:
@@ -109,8 +114,9 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
         infos = await asyncio.wait_for(
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT
         )
-    except (OSError, TimeoutError) as error:
-        raise RefusedUrl(f"{host} does not resolve: {error}") from None
+    except (OSError, TimeoutError, UnicodeError, ValueError):
+        # The resolver's own words are not echoed: they may describe the server's network.
+        raise RefusedUrl(f"{host} does not resolve.") from None
     out: list[IPAddress] = []
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
@@ -140,7 +146,15 @@ def split_url(url: str, allow_http: bool) -> tuple[str, str, int]:
         raise RefusedUrl(f"webhookUrl {url[:200]!r} has no host.")
     if parts.username is not None or parts.password is not None:
         raise RefusedUrl("webhookUrl may not carry a user or password.")
-    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+    try:
+        # The host as the sender (httpx, IDNA 2008) will spell it, so that the address
+        # checked is the one called.
+        host = httpx.URL(url).raw_host.decode("ascii")
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        raise RefusedUrl(f"webhookUrl {url[:200]!r} has a host that cannot be spelled.") from None
+    if not host:
+        raise RefusedUrl(f"webhookUrl {url[:200]!r} has no host.")
+    return parts.scheme, host, port or (443 if parts.scheme == "https" else 80)
 
 
 async def check_url(url: str, *, allow_http: bool, allow_private: bool) -> None:

@@ -264,6 +264,10 @@ class Deliverer:
         except httpx.HTTPError as error:
             text = str(error) or type(error).__name__
             return Attempt(None, text[:ERROR_TEXT_MAX], took())
+        except (httpx.InvalidURL, UnicodeError, ValueError) as error:
+            # A host the sender cannot spell (IDNA), or a name the resolver refuses: this
+            # notification's attempt fails; the round's others go on.
+            return Attempt(None, f"the URL cannot be sent to: {type(error).__name__}", took())
         if 300 <= code < 400:
             where = f" to {location[:300]}" if location else ""
             return Attempt(code, f"redirect{where} not followed", took())

@@ -180,6 +180,25 @@ async def test_ingest_keys_are_limited_by_events_per_second(
             assert (await post(viewer, RATE)).status_code == 200  # queries are apart
 
 
+async def test_ingest_events_cannot_carry_other_fields_past_the_points_buckets(
+    settings: Settings, account_id: str
+) -> None:
+    # A mutation charged by events must not read (or act) at the events' price
+    smuggled = (
+        "mutation M($events: [IngestEvent!]!) { ingestEvents(events: $events) { accepted }"
+        ' other: disableIntegration(integrationId: "x") { status } }'
+    )
+    async with (
+        gateway(settings) as (app, services),
+        clients([app], services, account_id, role="admin") as [client],
+    ):
+        refused = await post(client, smuggled, events=[])
+        errors = refused.json()["errors"]
+        assert [err["extensions"]["code"] for err in errors] == ["BAD_USER_INPUT"]
+        assert "only field" in errors[0]["message"]
+        assert "x-ratelimit-resource" not in refused.headers  # refused before any charge
+
+
 async def _concurrent(clients: list[httpx.AsyncClient], n: int) -> list[int]:
     responses = await asyncio.gather(*(post(clients[i % len(clients)], RATE) for i in range(n)))
     return sorted(r.status_code for r in responses)

@@ -395,6 +395,25 @@ class Measure:
     events: int | None = None
 
 
+def _root_names(
+    selection_set: Any,
+    fragments: dict[str, FragmentDefinitionNode],
+    seen: frozenset[str] = frozenset(),
+) -> set[str]:
+    """The names of the fields an operation selects at its root, through fragments."""
+    names: set[str] = set()
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            names.add(selection.name.value)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            if name in fragments and name not in seen:
+                names |= _root_names(fragments[name].selection_set, fragments, seen | {name})
+        else:  # an inline fragment
+            names |= _root_names(selection.selection_set, fragments, seen)
+    return names
+
+
 def check_operation(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -446,6 +465,18 @@ def measure_operation(
         )
 
     errors = analyzer.errors
+    if analyzer.events is not None:
+        others = _root_names(operation.selection_set, fragments) - {"ingestEvents", "__typename"}
+        if others:
+            errors.append(
+                GraphQLError(
+                    "ingestEvents must be the only field of its mutation (it is charged by"
+                    f" events, the others by what they read): send {', '.join(sorted(others))}"
+                    " in an operation of its own.",
+                    operation,
+                    extensions={"code": "BAD_USER_INPUT"},
+                )
+            )
     if cost.nodes > limits.max_nodes:
         errors.append(
             too_complex(

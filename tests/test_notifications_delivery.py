@@ -318,6 +318,14 @@ async def test_gives_up_after_the_schedule_and_disables_after_five_days(
         await worker.close()
     view = await admin.data("{ viewer { errorNotifications { enabled disabledReason } } }")
     assert view["viewer"]["errorNotifications"] == {"enabled": False, "disabledReason": "FAILING"}
+    # Given-up notifications go after the retention too, with their attempts
+    pruner = _worker(services, clock, retention_days=7)
+    try:
+        clock.advance(8 * 86400)
+        assert await pruner.prune() >= 1
+    finally:
+        await pruner.close()
+    assert "FAILED" not in {d["status"] for d in await deliveries(admin, first=100)}
 
 
 async def test_delivered_notifications_are_pruned_after_the_retention(

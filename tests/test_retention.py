@@ -15,6 +15,7 @@ from gateway.actions.retention import Target
 from gateway.app import create_app
 from gateway.auth.keys import create_key
 from gateway.config import Settings
+from gateway.db import changelog
 from gateway.db import tables as t
 from gateway.db.migrate import upgrade_async
 from gateway.db.purge import PURGED_TABLES
@@ -181,6 +182,25 @@ async def test_ingest_after_a_purge_keeps_the_counters_right(
     assert by_id["int-2"]["lastRunStart"] == e.at(RECENT + 60)
     users = {u["userId"]: u["tasksConsumed"] for u in data["flow"]["endUsers"]["nodes"]}
     assert users["bob"] == 4
+
+
+async def test_a_purge_of_every_change_keeps_the_numbering_going(
+    ingester: Api, viewer: Api, services: Services
+) -> None:
+    # given an account whose every change is older than the cutoff
+    await send(ingester, [e.flow(t=OLD), e.integration("int-1", t=OLD + 1)])
+    await send(ingester, _old_run("old-1", "int-1", OLD + 10))
+    async with services.db.read() as conn:
+        last = await changelog.last_seq(conn, viewer.account_id)
+    await retention.purge(services.db, [Target(viewer.account_id, CUTOFF)], batch_size=100)
+    # then its last change is kept, and the next change is numbered after it, never again 1
+    async with services.db.read() as conn:
+        assert await changelog.last_seq(conn, viewer.account_id) == last
+        assert await changelog.first_seq(conn, viewer.account_id) == last
+    await send(ingester, _old_run("new-1", "int-1", RECENT))
+    async with services.db.read() as conn:
+        assert await changelog.first_seq(conn, viewer.account_id) == last
+        assert await changelog.last_seq(conn, viewer.account_id) > last
 
 
 async def test_dry_run_counts_and_deletes_nothing(

@@ -161,12 +161,23 @@ class AgedRows:
         return {self.table.name: deleted}, (_DONE if deleted < limit else True)
 
 
+def _last_seq(log: Table) -> Any:
+    newest = log.alias("newest")
+    return (
+        select(func.max(newest.c.seq))
+        .where(newest.c.account_id == log.c.account_id)
+        .scalar_subquery()
+    )
+
+
 # What a purge deletes, in this order. Another table with an age joins here (delivered
 # notifications: AgedRows(their table, their delivery time, their key, only=delivered)).
 PURGE_STEPS: tuple[PurgeStep, ...] = (
     RunsWithDetails(),
     AgedRows(t.integration_status_changes, "at", "change_id"),
-    AgedRows(t.change_log, "at", "seq"),
+    # The account's last change stays whatever its age: the next one is numbered after it,
+    # so numbering never starts over under open subscriptions and cursors.
+    AgedRows(t.change_log, "at", "seq", only=lambda log: log.c.seq < _last_seq(log)),
 )
 
 PURGED_TABLES: tuple[str, ...] = tuple(name for step in PURGE_STEPS for name in step.tables)

@@ -325,13 +325,13 @@ async def attempts_of(conn: AsyncConnection, notification_ids: list[int]) -> dic
 
 
 async def prune_delivered(conn: AsyncConnection, older_than: datetime, limit: int) -> int:
-    """Deletes up to ``limit`` notifications delivered before ``older_than``, with their
-    attempts."""
+    """Deletes up to ``limit`` notifications finished (delivered, or given up) before
+    ``older_than``, with their attempts."""
     ids = list(
         (
             await conn.scalars(
                 select(_n.notification_id)
-                .where(_n.status == "DELIVERED", _n.finished_at < older_than)
+                .where(_n.status.in_(("DELIVERED", "FAILED")), _n.finished_at < older_than)
                 .limit(limit)
             )
         ).all()

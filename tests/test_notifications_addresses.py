@@ -116,6 +116,10 @@ async def test_a_public_https_url_is_taken_and_viewers_may_not_set_or_list(
     assert data["setErrorNotifications"]["webhookUrl"] == "https://8.8.8.8/hook"
     assert await viewer.error_codes(SET, {"i": {"enabled": False}}) == ["FORBIDDEN"]
     assert await viewer.error_codes("{ notificationDeliveries { totalCount } }") == ["FORBIDDEN"]
+    # nor read the webhook URL (it may carry a token), though they read the account
+    seen = await viewer.raw("{ viewer { accountId errorNotifications { webhookUrl } } }")
+    assert [err["extensions"]["code"] for err in seen["errors"]] == ["FORBIDDEN"]
+    assert seen["data"]["viewer"] == {"accountId": viewer.account_id, "errorNotifications": None}
     assert await admin.error_codes(SET, {"i": {"minIntervalSeconds": -1}}) == ["BAD_USER_INPUT"]
 
 

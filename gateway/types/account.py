@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
+from gateway.auth.permissions import CanAdmin
 from gateway.resolvers import notifications
 
 if TYPE_CHECKING:
@@ -21,7 +22,11 @@ class Account:
         description="Runs older than this are purged; 0 = kept forever."
     )
 
-    @strawberry.field(description="Null until setErrorNotifications is first called.")
+    @strawberry.field(
+        permission_classes=[CanAdmin],
+        description="Admin keys only (a webhook URL may carry a token). Null until"
+        " setErrorNotifications is first called.",
+    )
     async def error_notifications(
         self, info: strawberry.Info
     ) -> Annotated[ErrorNotifications, strawberry.lazy("gateway.types.notifications")] | None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from gateway.db import tables as t
 from gateway.services import Services
 from tests import events as e
 from tests.conftest import Api
@@ -367,6 +370,15 @@ async def test_send_test_notification_and_redeliver(
     assert await admin.error_codes('mutation { redeliverNotification(id: "msg_nope") { id } }') == [
         "NOT_FOUND"
     ]
+    # A notification a worker holds is not requeued under it (checked in the update)
+    redeliver = "mutation($id: ID!) { redeliverNotification(id: $id) { id } }"
+    async with app_services[1].db.transaction() as conn:
+        await conn.execute(
+            update(t.notifications)
+            .where(t.notifications.c.webhook_id == sent["id"])
+            .values(lease_until=clock.now + timedelta(minutes=1), claim_token="held")
+        )
+    assert await admin.error_codes(redeliver, {"id": sent["id"]}) == ["CONFLICT"]
 
 
 async def test_deliveries_page_and_filter(

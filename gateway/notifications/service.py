@@ -169,9 +169,9 @@ async def redeliver(
         row = await store.by_webhook_id(uow.conn, account_id, webhook_id)
         if row is None:
             raise NotFound(f"No notification {webhook_id!r}.")
-        if row.lease_until is not None and row.lease_until > now:
+        # Checked in the update itself: a worker may claim it between the read and the write.
+        if not await store.requeue(uow.conn, row.notification_id, now):
             raise Conflict(f"Notification {webhook_id!r} is being delivered right now.")
-        await store.requeue(uow.conn, row.notification_id, now)
     deliverer.wake()
     return await _reread(db, account_id, webhook_id)
 

@@ -265,10 +265,15 @@ async def by_webhook_id(conn: AsyncConnection, account_id: str, webhook_id: str)
     return result.first()
 
 
-async def requeue(conn: AsyncConnection, notification_id: int, now: datetime) -> None:
-    await conn.execute(
+async def requeue(conn: AsyncConnection, notification_id: int, now: datetime) -> bool:
+    """Makes the notification due now, unless a worker holds it (claimed since it was read):
+    whether it did."""
+    result = await conn.execute(
         update(notifications)
-        .where(_n.notification_id == notification_id)
+        .where(
+            _n.notification_id == notification_id,
+            or_(_n.lease_until.is_(None), _n.lease_until <= now),
+        )
         .values(
             status="PENDING",
             next_attempt_at=now,
@@ -278,6 +283,7 @@ async def requeue(conn: AsyncConnection, notification_id: int, now: datetime) ->
             claim_token=None,
         )
     )
+    return bool(result.rowcount)
 
 
 def _filtered(stmt: Any, account_id: str, filters: dict[str, Any]) -> Any:

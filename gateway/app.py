@@ -71,6 +71,11 @@ def create_app(
             async with background(services) if background else contextlib.nullcontext():
                 yield
         finally:
+            # Delivery rounds under way record their outcomes before the worker stops.
+            await services.notifier.stop_claiming()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(services.notifier.total_timeout):
+                    await services.notifier.settle()
             for sweep in sweeps:
                 sweep.cancel()
             for sweep in sweeps:

@@ -104,7 +104,9 @@ class Services:
             fresh_rows=FreshRows(db),
             rate_limiter=RateLimiter.from_settings(settings),
         )
-        # After the last request: claims of delivery rounds cut short are handed back.
+        # Stopping: delivery rounds claim nothing new, those under way finish (the app's
+        # lifespan waits for them), and the claims of any cut short are handed back.
+        services.lifecycle.on_drain(notifier.stop_claiming)
         services.lifecycle.on_close(notifier.release)
         return services
 

@@ -227,6 +227,38 @@ async def test_a_round_stopped_with_the_server_hands_its_claim_back_at_once(
     assert delivery["status"] == "DELIVERED"
 
 
+async def test_a_stopping_worker_lets_its_round_finish_and_sends_nothing_twice(
+    app_services: tuple[Any, Services], api: tuple[Api, Api], hook: Receiver, clock: Clock
+) -> None:
+    admin, ingester = api
+    services = app_services[1]
+    await configure(admin, webhookUrl=hook.url)
+    await _failures(ingester, 1)
+    hook.answer(200, delay=0.5)
+    stopping, other = _worker(services, clock), _worker(services, clock)
+    try:
+        round_ = asyncio.ensure_future(stopping.run_once())
+        for _ in range(500):
+            if hook.received:
+                break
+            await asyncio.sleep(0.01)
+        # When the server stops: nothing new is claimed, the round under way is recorded
+        await stopping.stop_claiming()
+        async with asyncio.timeout(10):
+            await stopping.settle()
+        assert await round_ >= 1
+        assert await stopping.run_once() == 0
+        await stopping.release()
+        # Then nothing is left for another process to send again
+        assert await other.run_once() == 0
+    finally:
+        await stopping.close()
+        await other.close()
+    assert len(hook.received) == 1
+    [delivery] = await deliveries(admin)
+    assert delivery["status"] == "DELIVERED"
+
+
 async def test_a_pending_retry_survives_a_restart(
     app_services: tuple[Any, Services], api: tuple[Api, Api], hook: Receiver, clock: Clock
 ) -> None:

@@ -98,10 +98,8 @@ def check_address(ip: IPAddress, host: str) -> None:
     why = refusal(ip)
     if why is not None:
         # The address a name resolves to is not shown: it would map the server's network.
-        shown = host if host == str(ip) else f"{host} resolves to an address that"
-        if host == str(ip):
-            raise RefusedUrl(f"{shown} is a {why} address; webhooks go to public addresses only.")
-        raise RefusedUrl(f"{shown} is not public; webhooks go to public addresses only.")
+        what = "is" if host == str(ip) else "resolves to"
+        raise RefusedUrl(f"{host} {what} a {why} address; webhooks go to public addresses only.")
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:

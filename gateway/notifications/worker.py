@@ -99,6 +99,8 @@ class Deliverer:
         self.links = links
         # Claims whose outcomes are not recorded yet (released when the server stops).
         self._claims: set[str] = set()
+        self._settled = asyncio.Event()  # set when a round's claim is done with
+        self._stopping = False
         # For metrics: the outbox as last read (``run`` reads it every STATS_SECONDS), and
         # a hook told each attempt's result ("delivered", "failed", "gone").
         self.pending = 0
@@ -152,6 +154,8 @@ class Deliverer:
     async def run_once(self, webhook_ids: Sequence[str] | None = None) -> int:
         """One round: claims what is due, delivers it (concurrently), records the outcomes in
         one transaction. Returns how many notifications it attempted."""
+        if self._stopping:
+            return 0
         token, rows, endpoints = await self.claim(webhook_ids=webhook_ids)
         if not rows:
             return 0
@@ -166,10 +170,14 @@ class Deliverer:
         except asyncio.CancelledError:
             raise  # stopped: the claim stays for release()
         except BaseException:
-            self._claims.discard(token)
+            self._done_with(token)
             raise
-        self._claims.discard(token)
+        self._done_with(token)
         return len(rows)
+
+    def _done_with(self, token: str) -> None:
+        self._claims.discard(token)
+        self._settled.set()
 
     async def _deliver_claimed(
         self, token: str, rows: list[Any], endpoints: dict[str, Any]
@@ -179,6 +187,17 @@ class Deliverer:
             *(self._attempt(row, endpoints.get(row.account_id), now) for row in rows)
         )
         await self._record(token, list(zip(rows, attempts, strict=True)), endpoints, now)
+
+    async def stop_claiming(self) -> None:
+        """The server is stopping: no new round claims anything (the rounds under way go on)."""
+        self._stopping = True
+
+    async def settle(self) -> None:
+        """Waits for the rounds under way to record their outcomes, so that stopping resends
+        nothing a receiver already answered (bound it with ``asyncio.timeout``)."""
+        while self._claims:
+            self._settled.clear()
+            await self._settled.wait()
 
     async def release(self) -> None:
         """Hands back the claims of rounds that were stopped before their outcome was recorded

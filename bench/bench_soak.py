@@ -92,9 +92,9 @@ NODE = """query Node($id: ID!) {
   node(id: $id) { id ... on Run { runId status duration integration { integrationId } } } }"""
 NODES = """query Nodes($ids: [ID!]!) {
   nodes(ids: $ids) { id
-    ... on Flow { flowId name status }
-    ... on Integration { integrationId status lastRunStatus }
-    ... on Step { stepId status networkCode } } }"""
+    ... on Flow { flowId name flowStatus: status }
+    ... on Integration { integrationId integrationStatus: status lastRunStatus }
+    ... on Step { stepId stepStatus: status networkCode } } }"""
 
 
 def console_queries() -> dict[str, str]:
@@ -277,6 +277,7 @@ def error_codes(answer: dict[str, Any]) -> list[str]:
 class QueryReport:
     seconds: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: Counter[str] = field(default_factory=Counter)
+    messages: dict[str, str] = field(default_factory=dict)  # error -> its first message
     walks: int = 0
 
 
@@ -304,8 +305,9 @@ class Walker:
             self.report.errors[f"{op}: HTTP {response.status_code}"] += 1
             return {}
         answer = orjson.loads(response.content)
-        for code in error_codes(answer):
+        for code, error in zip(error_codes(answer), answer.get("errors") or [], strict=True):
             self.report.errors[f"{op}: {code}"] += 1
+            self.report.messages.setdefault(f"{op}: {code}", str(error.get("message"))[:200])
         return answer.get("data") or {}
 
     def pick(self, items: list[Any]) -> Any:
@@ -670,7 +672,8 @@ def report(s: Soak) -> bool:
         ("subscribers connected", f"{live.connected:,} ({live.subscribers:,} per integration + "
          f"{live.account_subscribers} whole account), {live.connect_failed} failed", "1,000"),
         ("subscription deliveries expected / received",
-         f"{live.expected:,} / {live.received:,}: {live.lost:,} lost, {live.duplicates:,} twice, "
+         f"{live.expected:,} / {live.received:,}: {live.lost:,} lost ({live.lost_ended:,} on "
+         f"the {live.ended} subscriptions the server ended), {live.duplicates:,} twice, "
          f"{live.unexpected:,} unexpected", "none lost"),
         ("subscription delivery latency p50 / p99 / max",
          f"{percentile(lat_ms, 50):,.0f} / {percentile(lat_ms, 99):,.0f} / "
@@ -701,7 +704,8 @@ def report(s: Soak) -> bool:
     if errors:
         print("Errors by operation and code or status:")
         for message, count in errors.most_common():
-            print(f"- {count:,}x {message}")
+            first = qry.messages.get(message)
+            print(f"- {count:,}x {message}" + (f" (first: {first})" if first else ""))
     for line in s.log_errors[:5]:
         print(f"- gateway log: {line[:300]}")
     if ing.refused_paused:

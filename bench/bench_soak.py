@@ -74,7 +74,7 @@ from gateway.seed.demo import FLOWS
 from gateway.seed.events import app_upserted, flow_upserted, integration_created
 from gateway.seed.fakes import APPS
 from gateway.seed.loader import MUTATION
-from gateway.seed.simulate import DEMO_SHAPES, NOT_RECEIVING, Simulation, target
+from gateway.seed.simulate import DEMO_SHAPES, NOT_RECEIVING, RunMaker, Simulation, target
 
 PROJECT = Path(__file__).resolve().parent.parent
 SCREENS = PROJECT / "gateway" / "console" / "static" / "js" / "screens"
@@ -166,16 +166,23 @@ class HttpSimulation(Simulation):
     """``Simulation`` sending its batches over HTTP, one every ``tick`` at most, to each
     gateway in turn, and noting when each status change and each failure was sent."""
 
-    def __init__(self, targets: list[Any], runs_per_second: float, urls: list[str], key: str,
+    def __init__(self, targets: list[Any], events_per_second: float, urls: list[str], key: str,
                  tick: float) -> None:
-        super().__init__(None, ACCOUNT, targets, rate=runs_per_second,  # type: ignore[arg-type]
-                         refresh_seconds=1e9, max_failures=None)
+        super().__init__(None, ACCOUNT, targets,  # type: ignore[arg-type]
+                         rate=events_per_second / events_per_run(targets), refresh_seconds=1e9,
+                         max_failures=None)
         headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
         self.clients = [httpx.AsyncClient(base_url=u, headers=headers, timeout=60) for u in urls]
         self.tick = tick
         self.report = IngestReport()
         self._last_send = 0.0
         self._requests = 0
+        # The events of each run under way, and of the runs finished: the run rate is set so
+        # that runs/s x events per finished run is the events/s asked for (the runs the
+        # simulation picks lean to the flows with fewer steps, which are idle more often).
+        self.events_rate = events_per_second
+        self._run_events: Counter[str] = Counter()
+        self._finished = [0, 0]  # runs, events
 
     async def _sleep(self, seconds: float) -> None:
         since = asyncio.get_running_loop().time() - self._last_send
@@ -224,20 +231,27 @@ class HttpSimulation(Simulation):
                                                          or str(rejection)[:300])
                     continue
                 rep.events += 1
+                self._run_events[sent.script.run_id] += 1
                 j = int(sent.script.target.integration_id.rsplit("-", 1)[1])
                 if member == "runStarted":
                     rep.runs += 1
                     rep.published.sent[(fields["runId"], "RUNNING")] = (j, sent_at)
                 elif member == "runFinished":
+                    self._finished[0] += 1
+                    self._finished[1] += self._run_events.pop(sent.script.run_id, 0)
+                    if self._finished[0] >= 100:
+                        self.rate = self.events_rate * self._finished[0] / self._finished[1]
                     rep.published.sent[(fields["runId"], fields["status"])] = (j, sent_at)
                     if fields["status"] == "FAILED":
                         rep.failed_runs += 1
                         rep.failed_sent[fields["runId"]] = sent_at
 
 
-def events_per_run(targets: list[Any]) -> float:
-    """About how many events a run of these targets sends (started, 2 per step, finished)."""
-    return sum(2 + 2 * len(t.flow.steps) for t in targets) / len(targets)
+def events_per_run(targets: list[Any], samples: int = 2_000) -> float:
+    """How many events a run of these targets sends on average (failed runs send fewer: the
+    steps after the failure are only SKIPPED), from ``samples`` runs played out at once."""
+    maker, rng, now = RunMaker(random.Random(5), "calibrate"), random.Random(6), datetime.now(UTC)
+    return sum(len(maker.run(rng.choice(targets)).rest(now)) for _ in range(samples)) / samples
 
 
 def ingest_process(conn: Any, urls: list[str], key: str, integrations: int, rate: float,
@@ -249,7 +263,7 @@ def ingest_process(conn: Any, urls: list[str], key: str, integrations: int, rate
     targets = [target(integration_id(j), DEMO_SHAPES[flow_of(j)]) for j in range(integrations)]
 
     async def main() -> IngestReport:
-        sim = HttpSimulation(targets, rate / events_per_run(targets), urls, key, tick)
+        sim = HttpSimulation(targets, rate, urls, key, tick)
         sim.maker.rng.seed(11)
         conn.send("ready")
         await asyncio.to_thread(conn.recv)  # "go"
@@ -478,6 +492,7 @@ class Soak:
     samples: Samples = field(default_factory=Samples)
     rss_before: list[int] = field(default_factory=list)
     hooks: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    ended: Counter[str] = field(default_factory=Counter)
     load_seconds: float = 0.0
     drain_seconds: float = 0.0
     log_errors: list[str] = field(default_factory=list)
@@ -574,6 +589,8 @@ async def run(args: argparse.Namespace) -> Soak:
                 pipe.send("stop")
             reports = [(await asyncio.to_thread(pipe.recv))[1] for pipe in pipes]
             bench_live.tally(live, soak.ingest.published, reports)
+            # what ended each subscription the server ended (its error, then its complete)
+            soak.ended = Counter(why for rep in reports for why in rep.ended.values())
             for g in gateways:
                 soak.log_errors += bench_live.stop_gateway(g)
             gateways.clear()
@@ -615,8 +632,8 @@ def report(s: Soak) -> bool:
     errors: Counter[str] = Counter()
     errors.update(qry.errors)
     errors.update(ing.errors)
-    for message, count in live.errors.items():  # one line per kind, whatever the request ID
-        errors["subscription: " + re.sub(r"[0-9a-f]{32}(\.\d+)?", "<id>", message)] += count
+    for message, count in s.ended.items():  # one line per kind, whatever the request ID
+        errors["subscription ended: " + re.sub(r"[0-9a-f]{32}(\.\d+)?", "<id>", message)] += count
     if live.connect_failed:
         errors["subscription: connect failed"] += live.connect_failed
     errors.update(s.samples.metric_errors)

@@ -68,7 +68,7 @@ import bench_api
 import bench_live
 import httpx
 import orjson
-from bench_live import ACCOUNT, Gateway, Published, integration_id, log, percentile
+from bench_live import ACCOUNT, MAX_BATCH, Gateway, Published, integration_id, log, percentile
 
 from gateway.seed.demo import FLOWS
 from gateway.seed.events import app_upserted, flow_upserted, integration_created
@@ -189,11 +189,31 @@ class HttpSimulation(Simulation):
         await super()._sleep(max(seconds, self.tick - since))
 
     async def _send(self, batch: list[Any]) -> None:
+        """Sends the batch in requests of at most 1,000 events, at once, to the gateways in
+        turn; a request that fails is counted and sent again until it is answered (its event
+        IDs make that safe), so the simulation never sees a failure."""
+        chunks: list[list[Any]] = []
+        size = 0
+        for sent in batch:
+            if not sent.events:
+                continue
+            if not chunks or size + len(sent.events) > MAX_BATCH:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(sent)
+            size += len(sent.events)
+        attempt = 0
+        while chunks:
+            self._last_send = asyncio.get_running_loop().time()
+            answered = await asyncio.gather(*(self._post(chunk) for chunk in chunks))
+            chunks = [chunk for chunk, ok in zip(chunks, answered, strict=True) if not ok]
+            if chunks:
+                attempt += 1
+                await asyncio.sleep(min(10.0, 0.25 * 2**attempt))
+
+    async def _post(self, batch: list[Any]) -> bool:
         events = [event for sent in batch for event in sent.events]
-        if not events:
-            return
         rep = self.report
-        self._last_send = asyncio.get_running_loop().time()
         client = self.clients[self._requests % len(self.clients)]
         self._requests += 1
         body = orjson.dumps({"query": MUTATION, "variables": {"events": events}})
@@ -203,17 +223,19 @@ class HttpSimulation(Simulation):
             response = await client.post("/graphql", content=body)
         except httpx.HTTPError as error:
             rep.errors[f"ingestEvents: {type(error).__name__}"] += 1
-            raise
+            return False
         rep.published.request_seconds.append(time.monotonic() - started)
         rep.published.requests += 1
         if response.status_code != 200:
             rep.errors[f"ingestEvents: HTTP {response.status_code}"] += 1
-            raise RuntimeError(f"HTTP {response.status_code}")
+            return False
         answer = orjson.loads(response.content)
         if answer.get("errors"):
             for code in error_codes(answer):
                 rep.errors[f"ingestEvents: {code}"] += 1
-            raise RuntimeError(str(answer["errors"])[:300])
+            rep.published.first_rejection = (rep.published.first_rejection
+                                             or str(answer["errors"])[:300])
+            return False
         refused = {r["index"]: r for r in answer["data"]["ingestEvents"]["rejected"]}
         index = 0
         for sent in batch:
@@ -245,6 +267,7 @@ class HttpSimulation(Simulation):
                     if fields["status"] == "FAILED":
                         rep.failed_runs += 1
                         rep.failed_sent[fields["runId"]] = sent_at
+        return True
 
 
 def events_per_run(targets: list[Any], samples: int = 2_000) -> float:

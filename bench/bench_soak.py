@@ -160,6 +160,8 @@ class IngestReport:
     failed_runs: int = 0
     refused_paused: int = 0
     seconds: float = 0.0
+    in_window: int = 0  # events sent while the load ran (the rest: the runs under way finishing)
+    cpu_seconds: float = 0.0
 
 
 class HttpSimulation(Simulation):
@@ -183,6 +185,7 @@ class HttpSimulation(Simulation):
         self.events_rate = events_per_second
         self._run_events: Counter[str] = Counter()
         self._finished = [0, 0]  # runs, events
+        self.deadline = float("inf")  # epoch seconds: when the load ends
 
     async def _sleep(self, seconds: float) -> None:
         since = asyncio.get_running_loop().time() - self._last_send
@@ -253,6 +256,7 @@ class HttpSimulation(Simulation):
                                                          or str(rejection)[:300])
                     continue
                 rep.events += 1
+                rep.in_window += sent_at <= self.deadline
                 self._run_events[sent.script.run_id] += 1
                 j = int(sent.script.target.integration_id.rsplit("-", 1)[1])
                 if member == "runStarted":
@@ -291,11 +295,13 @@ def ingest_process(conn: Any, urls: list[str], key: str, integrations: int, rate
         conn.send("ready")
         await asyncio.to_thread(conn.recv)  # "go"
         sim.report.published.started = time.time()
+        sim.deadline = sim.report.published.started + seconds
         totals = await sim.run(seconds)
         sim.report.published.finished = time.time()
         sim.report.seconds = totals.seconds
         for client in sim.clients:
             await client.aclose()
+        sim.report.cpu_seconds = time.process_time()
         return sim.report
 
     conn.send(asyncio.run(main()))
@@ -316,6 +322,7 @@ class QueryReport:
     errors: Counter[str] = field(default_factory=Counter)
     messages: dict[str, str] = field(default_factory=dict)  # error -> its first message
     walks: int = 0
+    cpu_seconds: float = 0.0
 
 
 class Walker:
@@ -428,6 +435,7 @@ def query_process(conn: Any, urls: list[str], key: str, clients: int, seconds: f
                     await walker.walk()
 
         await asyncio.gather(*(client_loop(n) for n in range(clients)))
+        report.cpu_seconds = time.process_time()
         return report
 
     conn.send(asyncio.run(main()))
@@ -514,6 +522,8 @@ class Soak:
     queries: QueryReport | None = None
     samples: Samples = field(default_factory=Samples)
     rss_before: list[int] = field(default_factory=list)
+    gateway_cpu: list[float] = field(default_factory=list)  # CPU seconds during the load
+    client_cpu: list[float] = field(default_factory=list)  # of the subscriber processes
     hooks: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     ended: Counter[str] = field(default_factory=Counter)
     load_seconds: float = 0.0
@@ -594,6 +604,8 @@ async def run(args: argparse.Namespace) -> Soak:
             log(f"{live.connected:,} subscribers connected ({live.connect_failed} failed); "
                 f"load for {args.minutes:g} min: {args.rate:g} events/s, {args.clients} query "
                 "clients")
+            cpu = [bench_live.cpu_seconds(g.proc.pid) for g in gateways]
+            client_cpu = [bench_live.cpu_seconds(p.pid) for p in procs[:2]]
             started = time.monotonic()
             for pipe in (ingest_pipe, query_pipe):
                 pipe.send("go")
@@ -602,6 +614,10 @@ async def run(args: argparse.Namespace) -> Soak:
             soak.queries = await asyncio.to_thread(query_pipe.recv)
             soak.ingest = await asyncio.to_thread(ingest_pipe.recv)
             soak.load_seconds = time.monotonic() - started
+            soak.gateway_cpu = [bench_live.cpu_seconds(g.proc.pid) - c
+                                for g, c in zip(gateways, cpu, strict=True)]
+            soak.client_cpu = [bench_live.cpu_seconds(p.pid) - c
+                               for p, c in zip(procs[:2], client_cpu, strict=True)]
             done.set()
             await sampler
             log("load done; waiting for the outbox to drain and the gateways to go idle")
@@ -678,7 +694,7 @@ def report(s: Soak) -> bool:
     pending = [v["gateway_outbox_pending"] for _at, v in outbox]
     oldest = [v["gateway_outbox_oldest_pending_seconds"] for _at, v in outbox]
 
-    events_per_s = ing.events / max(ing.seconds, 1e-9)
+    events_per_s = ing.in_window / (args.minutes * 60)
     lat_ms = [x * 1000 for x in live.latencies]
     log_errors = len(s.log_errors)
     ok = error_total == 0 and log_errors == 0 and all(g < RSS_GROWTH_TARGET for g in growth)
@@ -703,8 +719,9 @@ def report(s: Soak) -> bool:
                    in enumerate(zip(rss_start, rss_minute, rss_middle, rss_end, strict=True))), ""),
         ("RSS growth after the first minute (end vs 1 min)",
          " / ".join(f"{g * 100:+.1f} %" for g in growth), "< 10 %"),
-        ("events ingested", f"{ing.events:,} in {ing.seconds:.0f} s = {events_per_s:,.0f}/s "
-         f"({ing.runs:,} runs, {ing.failed_runs:,} failed; {ing.published.requests:,} requests)",
+        ("events ingested", f"{events_per_s:,.0f}/s over the {args.minutes * 60:g} s "
+         f"({ing.in_window:,}; {ing.events:,} with the runs under way finished; {ing.runs:,} "
+         f"runs, {ing.failed_runs:,} failed; {ing.published.requests:,} requests)",
          f"{args.rate:,.0f}/s"),
         ("ingestEvents request p50 / p99 / max", ms(ing.published.request_seconds), ""),
         ("queries", f"{sum(map(len, qry.seconds.values())):,} in {qry.walks:,} screen walks "
@@ -726,6 +743,11 @@ def report(s: Soak) -> bool:
         ("gateway_outbox_oldest_pending_seconds max / last",
          f"{max(oldest, default=float('nan')):,.1f} / {oldest[-1] if oldest else float('nan'):,.1f} s", ""),
         ("outbox drained after the load in", f"{s.drain_seconds:.1f} s", ""),
+        ("CPU during the load (cores)",
+         "gateways " + " + ".join(f"{c / s.load_seconds:.2f}" for c in s.gateway_cpu)
+         + "; subscriber clients " + " + ".join(f"{c / s.load_seconds:.2f}" for c in s.client_cpu)
+         + f"; ingest {ing.cpu_seconds / s.load_seconds:.2f}"
+         + f"; queries {qry.cpu_seconds / s.load_seconds:.2f}", ""),
     ]
     for name, figure, target_text in rows:
         print(f"| {name} | {figure} | {target_text} |")

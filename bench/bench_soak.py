@@ -773,6 +773,10 @@ def report(s: Soak) -> bool:
     if ing.refused_paused:
         print(f"- {ing.refused_paused:,} runs refused as {NOT_RECEIVING} (an integration paused "
               "for too many errors), started elsewhere")
+    series = [(at, rss) for at, rss in s.samples.rss if at >= 0]
+    every = max(1, round(30 / SAMPLE_SECONDS))
+    print("- RSS every 30 s (MB, per gateway): " + ", ".join(
+        f"{at:.0f} s " + "/".join(f"{r / 2**20:.0f}" for r in rss) for at, rss in series[::every]))
     for note in [*live.notes, *s.notes]:
         print(f"- {note}")
     print(f"- database {s.database} (dropped); command: python bench/bench_soak.py "

@@ -120,10 +120,11 @@ def plain_pg(url: str, dbname: str | None = None) -> str:
 
 
 @asynccontextmanager
-async def fresh_database(pg_url: str | None):
-    """Yields a SQLAlchemy URL of a new empty database; removes it afterwards."""
+async def fresh_database(pg_url: str | None, prefix: str = "gw_live"):
+    """Yields a SQLAlchemy URL of a new empty database (``<prefix>_<random>``); removes it
+    afterwards."""
     if pg_url is None:
-        tmp = Path(tempfile.mkdtemp(prefix="gw_live_"))
+        tmp = Path(tempfile.mkdtemp(prefix=prefix + "_"))
         try:
             yield f"sqlite+aiosqlite:///{tmp / 'live.db'}"
         finally:
@@ -131,7 +132,7 @@ async def fresh_database(pg_url: str | None):
         return
     import asyncpg
 
-    name = f"gw_live_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(plain_pg(pg_url))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -176,7 +177,9 @@ class QuietProgress:
         pass
 
 
-async def seed(url: str, integrations: int) -> None:
+async def seed(url: str, integrations: int, events: list[dict[str, Any]] | None = None) -> None:
+    """Migrates the database and ingests ``events`` (default: ``seed_events(integrations)``)
+    into the account."""
     from gateway.config import Settings
     from gateway.db import accounts
     from gateway.db.migrate import upgrade_async
@@ -188,7 +191,8 @@ async def seed(url: str, integrations: int) -> None:
     try:
         async with services.db.transaction() as conn:
             await accounts.ensure_account(conn, ACCOUNT)
-        await ingest_all(services, ACCOUNT, seed_events(integrations), QuietProgress())  # type: ignore[arg-type]
+        events = seed_events(integrations) if events is None else events
+        await ingest_all(services, ACCOUNT, events, QuietProgress())  # type: ignore[arg-type]
     finally:
         await services.close()
 

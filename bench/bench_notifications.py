@@ -50,12 +50,18 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
 
 
-def _serve(port: Any, count: Any, first: Any, last: Any, delay: float) -> None:
+def _serve(
+    port: Any, count: Any, first: Any, last: Any, delay: float, record: str | None = None
+) -> None:
+    journal = open(record, "ab", buffering=0) if record else None  # noqa: SIM115
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", "0")))
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            if journal is not None:  # one line per request: arrival time (epoch s), the body
+                journal.write(f"{time.time():.6f} ".encode() + body.replace(b"\n", b" ") + b"\n")
             time.sleep(delay)
             self.send_response(200)
             self.send_header("content-length", "0")
@@ -75,15 +81,16 @@ def _serve(port: Any, count: Any, first: Any, last: Any, delay: float) -> None:
 
 
 class Receiver:
-    """A webhook receiver in its own process (it must not share the gateway's GIL)."""
+    """A webhook receiver in its own process (it must not share the gateway's GIL). With
+    ``record``, each request's arrival time and body are appended to that file, a line each."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, record: str | None = None) -> None:
         ctx = multiprocessing.get_context("fork")
         self.port = ctx.Value("i", 0)
         self.count = ctx.Value("i", 0)
         self.first = ctx.Value("d", 0.0)
         self.last = ctx.Value("d", 0.0)
-        args = (self.port, self.count, self.first, self.last, delay)
+        args = (self.port, self.count, self.first, self.last, delay, record)
         self.process = ctx.Process(target=_serve, args=args, daemon=True)
         self.process.start()
         while not self.port.value:

@@ -179,3 +179,14 @@ async def test_a_first_subscriber_starts_after_what_the_process_saw_of_its_accou
     await broker.publish([numbered(13)])
     assert queued(subscription) == ["r13"]
     assert log.reads == 0
+
+
+async def test_a_subscriber_of_one_kind_queues_only_that_kind() -> None:
+    broker = MemoryBroker(queue_size=3)
+    runs = broker.subscribe("a", kind="run")
+    step = Change("a", "step", "s1", "OK", "RUNNING", e.T0, run_id="r1")
+    # Given many step changes, more than a queue holds
+    await broker.publish([step] * 10 + [run_change("a", "r1", "i1", "f1")])
+    # Then the runs' subscriber was offered none of them, and is not too slow
+    assert queued(runs) == ["r1"]
+    assert not runs.dropped

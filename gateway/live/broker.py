@@ -56,7 +56,11 @@ class Broker(Protocol):
     async def publish(self, changes: Iterable[Change]) -> None: ...
 
     def subscribe(
-        self, account_id: str, topic: Topic | None = None, since: int | None = None
+        self,
+        account_id: str,
+        topic: Topic | None = None,
+        since: int | None = None,
+        kind: str | None = None,
     ) -> Subscription: ...
 
     async def start(self) -> None: ...
@@ -89,15 +93,24 @@ class Subscription:
         "_waiter",
         "account_id",
         "dropped",
+        "kind",
         "topic",
     )
 
     def __init__(
-        self, broker: MemoryBroker, account_id: str, size: int, topic: Topic | None = None
+        self,
+        broker: MemoryBroker,
+        account_id: str,
+        size: int,
+        topic: Topic | None = None,
+        kind: str | None = None,
     ) -> None:
         self._broker = broker
         self.account_id = account_id
         self.topic = topic
+        # Only changes of this kind ("run", "step", "integration") are queued, when given:
+        # a whole-account subscriber of runs does not fill its queue with steps.
+        self.kind = kind
         self._size = size
         self._items: deque[Change] = deque()
         self._waiter: asyncio.Future[None] | None = None
@@ -106,7 +119,7 @@ class Subscription:
         self._error: SubscriberTooSlow | None = None
 
     def offer(self, change: Change) -> None:
-        if self._ended:
+        if self._ended or (self.kind is not None and change.kind != self.kind):
             return
         if len(self._items) >= self._size:
             self.drop(
@@ -205,14 +218,19 @@ class MemoryBroker:
         self._seen: OrderedDict[str, int] = OrderedDict()
 
     def subscribe(
-        self, account_id: str, topic: Topic | None = None, since: int | None = None
+        self,
+        account_id: str,
+        topic: Topic | None = None,
+        since: int | None = None,
+        kind: str | None = None,
     ) -> Subscription:
-        """A subscription to the account's changes (of ``topic`` only, if given). ``since``:
+        """A subscription to the account's changes (of ``topic`` and ``kind`` only, if
+        given). ``since``:
         the account's last ``seq`` the subscriber has read; from then on the broker passes the
         account's changes on in order, without gap or duplicate."""
         if topic is not None and topic[0] not in _TOPIC_KINDS:
             raise ValueError(f"unknown topic kind {topic[0]!r}")
-        subscription = Subscription(self, account_id, self.queue_size, topic)
+        subscription = Subscription(self, account_id, self.queue_size, topic, kind)
         self._subscribers[account_id].add(subscription)
         self._topics[self._key(subscription)].add(subscription)
         if account_id not in self._order:

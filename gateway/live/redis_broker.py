@@ -151,9 +151,13 @@ class RedisBroker:
     # --- the Broker protocol ------------------------------------------------------------
 
     def subscribe(
-        self, account_id: str, topic: Topic | None = None, since: int | None = None
+        self,
+        account_id: str,
+        topic: Topic | None = None,
+        since: int | None = None,
+        kind: str | None = None,
     ) -> Subscription:
-        return self._local.subscribe(account_id, topic, since)
+        return self._local.subscribe(account_id, topic, since, kind)
 
     async def publish(self, changes: Iterable[Change]) -> None:
         batch = list(changes)

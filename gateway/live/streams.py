@@ -248,7 +248,9 @@ async def open_stream(ctx: Context, match: Match, after: str | None) -> ChangeSt
     async with ctx.services.db.read() as conn:
         last = await changelog.last_seq(conn, account_id)
     seq = last if start is None else start
-    subscription = ctx.services.broker.subscribe(account_id, match.topic, since=last)
+    subscription = ctx.services.broker.subscribe(
+        account_id, match.topic, since=last, kind=match.kind
+    )
     # The operation closes its streams when it ends, however it ends (close_streams).
     ctx.extras.setdefault(_STREAMS, []).append(subscription)
     try:

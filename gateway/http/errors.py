@@ -58,14 +58,12 @@ def coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
     extensions = error.extensions or {}
     if extensions.get("code") in CODES:
         return error
-    if original is not None and is_statement_timeout(original):
-        return _with(error, STATEMENT_TIMEOUT_MESSAGE, {"code": "TIMEOUT"})
-    if isinstance(original, AccountBusy):
-        return _with(error, ACCOUNT_BUSY_MESSAGE, {"code": "SERVICE_UNAVAILABLE"})
-    if isinstance(original, PoolTimeout):
-        return _with(error, POOL_BUSY_MESSAGE, {"code": "SERVICE_UNAVAILABLE"})
-    if original is not None and is_unreachable(original):
-        return database_down(error)
+    known = None if original is None else database_condition(original)
+    if known is not None:
+        code, message = known
+        if message == DATABASE_DOWN_MESSAGE:
+            return database_down(error)
+        return _with(error, message, {"code": code})
     if error.path is None:
         return _with(error, error.message, {**extensions, "code": "BAD_USER_INPUT"})
     masked = _with(
@@ -73,6 +71,22 @@ def coded(error: GraphQLError, request_id: str | None) -> GraphQLError:
     )
     masked.__cause__ = original or error
     return masked
+
+
+def database_condition(error: BaseException) -> tuple[str, str] | None:
+    """(code, message) when ``error`` is the database's state rather than a fault: a
+    statement stopped by its time limit (TIMEOUT), a write that waited too long for its
+    account or a connection (SERVICE_UNAVAILABLE), a database that cannot be reached
+    (SERVICE_UNAVAILABLE); None otherwise."""
+    if is_statement_timeout(error):
+        return "TIMEOUT", STATEMENT_TIMEOUT_MESSAGE
+    if isinstance(error, AccountBusy):
+        return "SERVICE_UNAVAILABLE", ACCOUNT_BUSY_MESSAGE
+    if isinstance(error, PoolTimeout):
+        return "SERVICE_UNAVAILABLE", POOL_BUSY_MESSAGE
+    if is_unreachable(error):
+        return "SERVICE_UNAVAILABLE", DATABASE_DOWN_MESSAGE
+    return None
 
 
 def database_down(error: GraphQLError) -> GraphQLError:

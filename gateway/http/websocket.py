@@ -52,7 +52,6 @@ from typing import Any, cast
 from graphql import GraphQLError
 from graphql.language import OperationType
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -73,16 +72,11 @@ from strawberry.types.unset import UNSET, UnsetType
 from strawberry.utils.aio import aclosing
 
 from gateway.context import ConnectionContext, Context
-from gateway.db.engine import (
-    AccountBusy,
-    counting_statements,
-    is_statement_timeout,
-    is_unreachable,
-)
+from gateway.db.engine import counting_statements
 from gateway.errors import GatewayError
 from gateway.http.access_log import log_subscription
 from gateway.http.documents import DOCUMENTS
-from gateway.http.errors import log_errors
+from gateway.http.errors import database_condition, log_errors
 from gateway.live.streams import close_streams
 from gateway.resolvers.arguments import first_violation
 from gateway.services import Services
@@ -106,9 +100,10 @@ class InitFailed(Exception):
 def _init_failed(context: ConnectionContext, error: Exception) -> InitFailed:
     """A failure checking the key, as a close code: 1013 for an overloaded or unreachable
     database (one log line), 1011 for anything unexpected (logged with its traceback)."""
-    unreachable = isinstance(error, OperationalError | InterfaceError) or is_unreachable(error)
-    busy = isinstance(error, PoolTimeout | AccountBusy) or is_statement_timeout(error)
-    if unreachable or busy:
+    # The HTTP error policy's database states, and any driver error of the connection.
+    if database_condition(error) is not None or isinstance(
+        error, OperationalError | InterfaceError
+    ):
         log.warning(
             "connection %s: SERVICE_UNAVAILABLE at connection_init (%s)",
             context.request_id,
